@@ -1,0 +1,116 @@
+/*
+ * demo_worker.c — cairn-worker-demo: the activities of the demo workflows,
+ * written with the C SDK. Each activity returns at once with a small JSON
+ * result that names the idempotency key it was given, so a test can see that
+ * the key is stable across attempts.
+ *
+ *   cairn-worker-demo [--task-queue Q] [--fail ACTIVITY[:N]]...
+ *
+ * --fail makes ACTIVITY fail its first N attempts (default: always), to show
+ * retries and compensation.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "cairn.h"
+#include "log.h"
+
+typedef struct {
+    char name[128];
+    int attempts; /* fail attempts <= attempts; 0 = always */
+} failspec_t;
+
+static failspec_t fails[16];
+static int nfails;
+static cairn_worker_t *the_worker;
+
+static void on_signal(int sig) {
+    (void)sig;
+    if (the_worker)
+        cairn_worker_stop(the_worker);
+}
+
+static cairn_err_t activity(const cairn_activity_t *act, void *opaque,
+                            char **result, char **error_type,
+                            char **error_message, int *non_retryable) {
+    (void)opaque;
+    (void)non_retryable;
+    for (int i = 0; i < nfails; i++) {
+        if (strcmp(fails[i].name, act->activity_name))
+            continue;
+        if (!fails[i].attempts || act->attempt <= fails[i].attempts) {
+            *error_type = strdup("DemoFailure");
+            *error_message = strdup("failing on purpose (--fail)");
+            return CAIRN_ERR_INTERNAL;
+        }
+    }
+    json_t *out = json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "activity",
+                            act->activity_name, "idempotency_key",
+                            act->idempotency_key, "attempt", act->attempt);
+    *result = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(out);
+    return CAIRN_ERR_OK;
+}
+
+static const char *names[] = {
+    "charge_card",   "reserve_inventory", "ship_order",  "refund_card",
+    "release_inventory", "send_email",    "notify",      "echo",
+    "validate",      "provision",         "approve_request", "archive",
+};
+
+int main(int argc, char **argv) {
+    char errstr[1024];
+    const char *queue = NULL;
+    cairn_conf_t *conf = cairn_conf_new();
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: cairn-worker-demo [--task-queue Q] "
+                   "[--fail ACTIVITY[:N]]... [-X name=value]...\n");
+            return 0;
+        }
+    if (!conf || cairn_args_conf(conf, &argc, argv, errstr, sizeof(errstr))) {
+        fprintf(stderr, "cairn-worker-demo: %s\n", errstr);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--fail") && i + 1 < argc && nfails < 16) {
+            const char *spec = argv[++i], *colon = strchr(spec, ':');
+            snprintf(fails[nfails].name, sizeof(fails[nfails].name), "%.*s",
+                     colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+            fails[nfails].attempts = colon ? atoi(colon + 1) : 0;
+            nfails++;
+        } else {
+            fprintf(stderr,
+                    "cairn-worker-demo: unexpected argument \"%s\" (see "
+                    "--help)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    queue = cairn_conf_str(conf, "task.queue");
+    cairn_log_init("worker", cairn_conf_str(conf, "log.level"));
+    cairn_worker_t *w = cairn_worker_new(conf, queue, errstr, sizeof(errstr));
+    if (!w) {
+        fprintf(stderr, "cairn-worker-demo: %s\n", errstr);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cairn_worker_register(w, names[i], activity, NULL);
+    the_worker = w;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    cairn_err_t err = cairn_worker_run(w, errstr, sizeof(errstr));
+    if (err)
+        fprintf(stderr, "cairn-worker-demo: %s\n", errstr);
+    the_worker = NULL;
+    cairn_worker_destroy(w);
+    cairn_conf_destroy(conf);
+    return err ? 1 : 0;
+}

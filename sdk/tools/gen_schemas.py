@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""gen_schemas.py — compile sdk/schemas/*.avsc into C (and the events doc).
+
+    gen_schemas.py SCHEMA_DIR OUT.c           the table codec.c links against
+    gen_schemas.py --docs SCHEMA_DIR OUT.md   docs/EVENTS.md
+
+For every schema the C table holds the type name, the .avsc text verbatim, its
+Avro Parsing Canonical Form and the CRC-64-AVRO (Rabin) fingerprint of that
+form, as a number and as the 16 lowercase hex digits of the cairn.fingerprint
+header. Rows are sorted by type name; codec.c maps them to event types.
+
+Standard library only: this runs under any python3. The canonical form and the
+fingerprint follow the Avro specification ("Parsing Canonical Form for
+Schemas", "Schema Fingerprints"); tests/py/test_schemas.py checks both against
+python-avro.
+"""
+
+import json
+import os
+import sys
+
+PRIMITIVES = ("null", "boolean", "int", "long", "float", "double", "bytes",
+              "string")
+NAMED = ("record", "error", "enum", "fixed")
+CRC64_EMPTY = 0xC15D213AA4D7A795
+MASK64 = (1 << 64) - 1
+
+
+def _crc64_table():
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1) & MASK64)
+        table.append(fp)
+    return table
+
+
+_TABLE = _crc64_table()
+
+
+def crc64_avro(data):
+    """CRC-64-AVRO of bytes, as an unsigned 64-bit int."""
+    fp = CRC64_EMPTY
+    for b in bytearray(data):
+        fp = (fp >> 8) ^ _TABLE[(fp ^ b) & 0xFF]
+    return fp
+
+
+def _str(s):
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _fullname(name, namespace):
+    if "." in name or not namespace:
+        return name
+    return namespace + "." + name
+
+
+def canonical(schema, namespace=""):
+    """Parsing Canonical Form of a parsed JSON schema, as a str."""
+    if isinstance(schema, str):
+        if schema in PRIMITIVES:
+            return _str(schema)
+        return _str(_fullname(schema, namespace))
+    if isinstance(schema, list):
+        return "[" + ",".join(canonical(b, namespace) for b in schema) + "]"
+    if not isinstance(schema, dict) or "type" not in schema:
+        raise ValueError("not a schema: %r" % (schema,))
+    t = schema["type"]
+    if not isinstance(t, str):
+        return canonical(t, namespace)
+    if t in PRIMITIVES:
+        return _str(t)
+    if t in NAMED:
+        name = _fullname(schema["name"], schema.get("namespace", namespace))
+        inner_ns = name.rpartition(".")[0]
+        out = ['"name":' + _str(name), '"type":' + _str(t)]
+        if t in ("record", "error"):
+            fields = ['{"name":%s,"type":%s}' % (_str(f["name"]),
+                                                 canonical(f["type"], inner_ns))
+                      for f in schema["fields"]]
+            out.append('"fields":[' + ",".join(fields) + "]")
+        elif t == "enum":
+            out.append('"symbols":[' +
+                       ",".join(_str(s) for s in schema["symbols"]) + "]")
+        else:
+            out.append('"size":%d' % int(schema["size"]))
+        return "{" + ",".join(out) + "}"
+    if t == "array":
+        return '{"type":"array","items":%s}' % canonical(schema["items"],
+                                                         namespace)
+    if t == "map":
+        return '{"type":"map","values":%s}' % canonical(schema["values"],
+                                                        namespace)
+    return _str(_fullname(t, namespace))
+
+
+def c_string(text):
+    """text as one or more adjacent C string literals, one per source line."""
+    data = text.encode("utf-8")
+    pieces, cur = [], []
+    for b in bytearray(data):
+        ch = chr(b)
+        if ch == "\\":
+            cur.append("\\\\")
+        elif ch == '"':
+            cur.append('\\"')
+        elif ch == "\n":
+            cur.append("\\n")
+            pieces.append("".join(cur))
+            cur = []
+        elif 0x20 <= b < 0x7F and ch != "?":
+            cur.append(ch)
+        else:
+            cur.append("\\%03o" % b)
+    if cur or not pieces:
+        pieces.append("".join(cur))
+    return "\n".join('        "%s"' % p for p in pieces)
+
+
+def load(schema_dir):
+    """[(name, text, parsed)] for every .avsc, sorted by name."""
+    rows = []
+    for fn in sorted(os.listdir(schema_dir)):
+        if not fn.endswith(".avsc"):
+            continue
+        with open(os.path.join(schema_dir, fn), encoding="utf-8") as f:
+            text = f.read()
+        schema = json.loads(text)
+        name = fn[:-len(".avsc")]
+        if not isinstance(schema, dict) or schema.get("type") != "record":
+            raise ValueError("%s: not a record schema" % fn)
+        if schema.get("name") != name:
+            raise ValueError("%s: record name %r does not match the file name"
+                             % (fn, schema.get("name")))
+        rows.append((name, text, schema))
+    if not rows:
+        raise ValueError("%s: no .avsc files" % schema_dir)
+    return rows
+
+
+def gen_c(rows):
+    out = [
+        "/* Generated by sdk/tools/gen_schemas.py from sdk/schemas;",
+        " * do not edit. sdk/codec.c declares the same row layout. */",
+        "#include <stddef.h>",
+        "#include <stdint.h>",
+        "",
+        "struct cairn__schema {",
+        "    const char *name;",
+        "    const char *json;",
+        "    const char *canonical;",
+        "    uint64_t fingerprint;",
+        "    const char *fingerprint_hex;",
+        "};",
+        "",
+        "extern const struct cairn__schema cairn__schemas[];",
+        "extern const size_t cairn__schemas_count;",
+        "",
+        "const struct cairn__schema cairn__schemas[] = {",
+    ]
+    for name, text, schema in rows:
+        canon = canonical(schema)
+        fp = crc64_avro(canon.encode("utf-8"))
+        out += [
+            "    {",
+            "        %s," % json.dumps(name),
+            c_string(text.rstrip("\n")) + ",",
+            c_string(canon) + ",",
+            "        UINT64_C(0x%016x)," % fp,
+            '        "%016x",' % fp,
+            "    },",
+        ]
+    out += [
+        "};",
+        "",
+        "const size_t cairn__schemas_count = %d;" % len(rows),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _type_text(t):
+    if isinstance(t, list):
+        rest = [x for x in t if x != "null"]
+        return " | ".join(rest) + (" (optional)" if "null" in t else "")
+    return t
+
+
+def gen_docs(rows):
+    out = [
+        "# Cairn events",
+        "",
+        "Generated by `sdk/tools/gen_schemas.py --docs sdk/schemas "
+        "docs/EVENTS.md` from",
+        "`sdk/schemas/*.avsc`; do not edit by hand. Every record value on "
+        "the `events`,",
+        "`history`, `state` and `tasks.*` topics is one of these records, "
+        "Avro binary",
+        "encoded, with two headers: `cairn.type` (the type name) and "
+        "`cairn.fingerprint`",
+        "(16 lowercase hex digits: CRC-64-AVRO of the schema's Parsing "
+        "Canonical Form).",
+        "Optional fields are unions `[\"null\", T]` with default `null`; "
+        "fields marked",
+        "JSON carry a JSON document as an Avro string and must parse.",
+        "",
+        "| type | fingerprint |",
+        "|---|---|",
+    ]
+    for name, _, schema in rows:
+        fp = crc64_avro(canonical(schema).encode("utf-8"))
+        out.append("| [%s](#%s) | `%016x` |" % (name, name.lower(), fp))
+    for name, _, schema in rows:
+        out += ["", "## %s" % name, "", "| field | type | doc |",
+                "|---|---|---|"]
+        for f in schema["fields"]:
+            doc = f.get("doc", "").replace("|", "\\|")
+            out.append("| `%s` | %s | %s |" % (f["name"], _type_text(f["type"]),
+                                               doc))
+    out.append("")
+    return "\n".join(out)
+
+
+def main(argv):
+    docs = len(argv) > 1 and argv[1] == "--docs"
+    args = argv[2:] if docs else argv[1:]
+    if len(args) != 2:
+        sys.stderr.write("usage: gen_schemas.py [--docs] SCHEMA_DIR OUT\n")
+        return 2
+    try:
+        rows = load(args[0])
+    except (OSError, ValueError, KeyError) as e:
+        sys.stderr.write("gen_schemas.py: %s\n" % e)
+        return 1
+    text = gen_docs(rows) if docs else gen_c(rows)
+    tmp = args[1] + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,378 @@
+/*
+ * worker.c — libcairn's activity worker.
+ *
+ * At-least-once: a task's offset is committed only after the results of
+ * every task before it in the partition were delivered to the events topic
+ * (idempotent producer, acks=all). A crash in between re-runs the task; the
+ * function gets the same idempotency key, and the engine ignores the second
+ * result of the same activity attempt.
+ *
+ * Tasks are polled in rounds of up to worker.concurrency records; the round
+ * runs in parallel threads, its results are delivered, then its offsets are
+ * committed. cairn_worker_stop() lets the round in flight finish.
+ */
+#include "cairn.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kafka.h"
+#include "log.h"
+
+typedef struct {
+    char *name;
+    cairn_activity_fn fn;
+    void *opaque;
+} reg_t;
+
+struct cairn_worker_s {
+    cairn_conf_t *conf;
+    char queue[256], t_tasks[512], t_events[256], t_dlq[256];
+    int concurrency;
+    rd_kafka_t *consumer, *producer;
+    reg_t *regs;
+    size_t nregs;
+    atomic_int stop;
+    atomic_int failed_deliveries;
+};
+
+typedef struct {
+    cairn_worker_t *w;
+    rd_kafka_message_t *msg;
+    cairn_event_t task;
+    cairn_event_t result;
+    int decoded;
+} job_t;
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    cairn_worker_t *w = opaque;
+    (void)rk;
+    if (m->err) {
+        w->failed_deliveries++;
+        LOG_ERROR("result not delivered: %s", rd_kafka_err2str(m->err));
+    }
+}
+
+cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
+                                 const char *task_queue, char *errstr,
+                                 size_t errstr_size) {
+    cairn_worker_t *w = calloc(1, sizeof(*w));
+    rd_kafka_conf_t *pc = NULL, *cc = NULL;
+    char suffix[300], group[600], num[32];
+    if (!w) {
+        cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (!task_queue || !*task_queue)
+        task_queue = cairn_conf_str(conf, "task.queue");
+    snprintf(w->queue, sizeof(w->queue), "%s", task_queue);
+    snprintf(suffix, sizeof(suffix), "tasks.%s", w->queue);
+    cairn_conf_topic(conf, suffix, w->t_tasks, sizeof(w->t_tasks));
+    cairn_conf_topic(conf, "events", w->t_events, sizeof(w->t_events));
+    cairn_conf_topic(conf, "dlq", w->t_dlq, sizeof(w->t_dlq));
+    w->concurrency = (int)cairn_conf_int(conf, "worker.concurrency");
+    if (!(w->conf = cairn_conf_new()))
+        goto err;
+    const char *copy[] = {"bootstrap.servers", "topic.prefix", "partitions",
+                          "replication.factor"};
+    for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
+        cairn_conf_set(w->conf, copy[i], cairn_conf_str(conf, copy[i]), NULL,
+                       0);
+
+    if (!(pc = cairn_kafka_producer_conf_new(conf, "cairn-worker", errstr,
+                                    errstr_size)) ||
+        cairn_kafka_conf_set(pc, "enable.idempotence", "true", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(pc, "acks", "all", errstr, errstr_size) ||
+        cairn_kafka_conf_set(pc, "linger.ms", "1", errstr, errstr_size))
+        goto err;
+    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_opaque(pc, w);
+    if (!(w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr,
+                                     errstr_size)))
+        goto err;
+    pc = NULL;
+
+    snprintf(group, sizeof(group), "%sworkers.%s",
+             cairn_conf_str(conf, "topic.prefix"), w->queue);
+    snprintf(num, sizeof(num), "%lld",
+             (long long)cairn_conf_int(conf, "session.timeout.ms"));
+    if (!(cc = cairn_kafka_conf_new(conf, "cairn-worker", errstr,
+                                    errstr_size)) ||
+        cairn_kafka_conf_set(cc, "group.id", group, errstr, errstr_size) ||
+        cairn_kafka_conf_set(cc, "isolation.level", "read_committed", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(cc, "enable.auto.commit", "false", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(cc, "auto.offset.reset", "earliest", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(cc, "session.timeout.ms", num, errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(cc, "heartbeat.interval.ms", "1000", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(cc, "partition.assignment.strategy", "range",
+                             errstr, errstr_size) ||
+        cairn_kafka_conf_set(cc, "fetch.wait.max.ms", "10", errstr,
+                             errstr_size))
+        goto err;
+    if (!(w->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr,
+                                     errstr_size)))
+        goto err;
+    cc = NULL;
+    rd_kafka_poll_set_consumer(w->consumer);
+    return w;
+err:
+    if (pc)
+        rd_kafka_conf_destroy(pc);
+    if (cc)
+        rd_kafka_conf_destroy(cc);
+    cairn_worker_destroy(w);
+    return NULL;
+}
+
+void cairn_worker_destroy(cairn_worker_t *w) {
+    if (!w)
+        return;
+    if (w->consumer)
+        rd_kafka_destroy(w->consumer);
+    if (w->producer) {
+        rd_kafka_flush(w->producer, 10000);
+        rd_kafka_destroy(w->producer);
+    }
+    for (size_t i = 0; i < w->nregs; i++)
+        free(w->regs[i].name);
+    free(w->regs);
+    cairn_conf_destroy(w->conf);
+    free(w);
+}
+
+cairn_err_t cairn_worker_register(cairn_worker_t *w, const char *name,
+                                  cairn_activity_fn fn, void *opaque) {
+    if (!name || !fn)
+        return CAIRN_ERR_INVALID_ARG;
+    reg_t *nr = realloc(w->regs, (w->nregs + 1) * sizeof(*nr));
+    if (!nr)
+        return CAIRN_ERR_NOMEM;
+    w->regs = nr;
+    if (!(nr[w->nregs].name = strdup(name)))
+        return CAIRN_ERR_NOMEM;
+    nr[w->nregs].fn = fn;
+    nr[w->nregs].opaque = opaque;
+    w->nregs++;
+    return CAIRN_ERR_OK;
+}
+
+void cairn_worker_stop(cairn_worker_t *w) { w->stop = 1; }
+
+static const reg_t *lookup(cairn_worker_t *w, const char *name) {
+    for (size_t i = 0; i < w->nregs; i++)
+        if (!strcmp(w->regs[i].name, name))
+            return &w->regs[i];
+    return NULL;
+}
+
+/* Runs one task and fills job->result (ActivityCompleted or Failed). */
+static void *run_job(void *arg) {
+    job_t *job = arg;
+    cairn_event_t *t = &job->task, *r = &job->result;
+    char *result = NULL, *etype = NULL, *emsg = NULL;
+    int non_retryable = 0;
+    cairn_err_t err;
+    const reg_t *reg = lookup(job->w, t->activity_name);
+    if (!reg) {
+        err = CAIRN_ERR_NOT_FOUND;
+        etype = strdup("UnknownActivity");
+        if (asprintf(&emsg, "no function registered for activity \"%s\" on "
+                            "task queue \"%s\"",
+                     t->activity_name, job->w->queue) < 0)
+            emsg = NULL;
+    } else {
+        cairn_activity_t act = {t->workflow_id, t->activity_id,
+                                t->activity_name, t->idempotency_key,
+                                t->attempt, t->input};
+        err = reg->fn(&act, reg->opaque, &result, &etype, &emsg,
+                      &non_retryable);
+    }
+    r->workflow_id = strdup(t->workflow_id);
+    r->activity_id = strdup(t->activity_id);
+    r->attempt = t->attempt;
+    r->time_ms = wall_ms();
+    if (err == CAIRN_ERR_OK) {
+        r->type = CAIRN_EV_ACTIVITY_COMPLETED;
+        r->result = result;
+        free(etype);
+        free(emsg);
+    } else {
+        r->type = CAIRN_EV_ACTIVITY_FAILED;
+        r->error_type = etype ? etype : strdup(cairn_err2name(err));
+        r->error_message = emsg;
+        r->non_retryable = non_retryable;
+        free(result);
+    }
+    return NULL;
+}
+
+static void produce_result(cairn_worker_t *w, const cairn_event_t *ev) {
+    char errstr[512];
+    for (;;) {
+        cairn_err_t err = cairn_kafka_produce_event(
+            w->producer, w->t_events, RD_KAFKA_PARTITION_UA, ev, NULL, NULL,
+            errstr, sizeof(errstr));
+        if (!err)
+            return;
+        if (strstr(errstr, "Queue full")) {
+            rd_kafka_poll(w->producer, 50);
+            continue;
+        }
+        w->failed_deliveries++;
+        LOG_ERROR("%s", errstr);
+        return;
+    }
+}
+
+/* A task record that does not decode: DLQ with the reason, then skip. */
+static void dlq(cairn_worker_t *w, const rd_kafka_message_t *m,
+                const char *reason) {
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, "cairn.reason", -1, reason, -1);
+    rd_kafka_header_add(h, "cairn.source.topic", -1, w->t_tasks, -1);
+    if (rd_kafka_producev(w->producer, RD_KAFKA_V_TOPIC(w->t_dlq),
+                          RD_KAFKA_V_KEY(m->key, m->key_len),
+                          RD_KAFKA_V_VALUE(m->payload, m->len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END)) {
+        rd_kafka_headers_destroy(h);
+        w->failed_deliveries++;
+    }
+    LOG_WARN("task at %s[%d]@%lld sent to %s: %s", w->t_tasks, m->partition,
+             (long long)m->offset, w->t_dlq, reason);
+}
+
+cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
+                             size_t errstr_size) {
+    cairn_err_t err;
+    char suffix[300];
+    snprintf(suffix, sizeof(suffix), "tasks.%s", w->queue);
+    const cairn_topic_spec_t spec = {suffix, 0, 0, 0};
+    if ((err = cairn_kafka_ensure_topics(w->consumer, w->conf, &spec, 1, 15000,
+                                         errstr, errstr_size)))
+        return err;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, w->t_tasks, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rerr = rd_kafka_subscribe(w->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (rerr)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
+                             "subscribe %s: %s", w->t_tasks,
+                             rd_kafka_err2str(rerr));
+    LOG_INFO("worker on %s with %zu activities, concurrency %d", w->t_tasks,
+             w->nregs, w->concurrency);
+    job_t *jobs = calloc((size_t)w->concurrency, sizeof(*jobs));
+    pthread_t *th = calloc((size_t)w->concurrency, sizeof(*th));
+    if (!jobs || !th) {
+        free(jobs);
+        free(th);
+        return CAIRN_ERR_NOMEM;
+    }
+    while (!w->stop) {
+        int n = 0;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, 100);
+        while (m) {
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    LOG_WARN("worker consumer: %s",
+                             rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+            } else {
+                jobs[n].w = w;
+                jobs[n].msg = m;
+                n++;
+            }
+            m = n < w->concurrency ? rd_kafka_consumer_poll(w->consumer, 0)
+                                   : NULL;
+        }
+        if (!n)
+            continue;
+        int started = 0;
+        for (int i = 0; i < n; i++) {
+            char why[512];
+            job_t *j = &jobs[i];
+            memset(&j->task, 0, sizeof(j->task));
+            memset(&j->result, 0, sizeof(j->result));
+            j->decoded = 0;
+            if (cairn_kafka_decode(j->msg, &j->task, why, sizeof(why)) ||
+                j->task.type != CAIRN_EV_ACTIVITY_TASK) {
+                dlq(w, j->msg, j->task.type ? "not an ActivityTask" : why);
+                cairn_event_clear(&j->task);
+                continue;
+            }
+            j->decoded = 1;
+            if (n == 1 || pthread_create(&th[i], NULL, run_job, j)) {
+                run_job(j);
+                j->decoded = 2; /* ran inline */
+            } else {
+                started++;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            job_t *j = &jobs[i];
+            if (j->decoded == 1)
+                pthread_join(th[i], NULL);
+            if (j->decoded)
+                produce_result(w, &j->result);
+        }
+        (void)started;
+        /* Deliver every result of the round before committing its offsets. */
+        int before = w->failed_deliveries;
+        rd_kafka_flush(w->producer, 30000);
+        if (w->failed_deliveries == before &&
+            rd_kafka_outq_len(w->producer) == 0) {
+            rd_kafka_topic_partition_list_t *offs =
+                rd_kafka_topic_partition_list_new(n);
+            for (int i = 0; i < n; i++)
+                rd_kafka_topic_partition_list_add(offs, w->t_tasks,
+                                                  jobs[i].msg->partition)
+                    ->offset = jobs[i].msg->offset + 1;
+            rd_kafka_commit(w->consumer, offs, 0);
+            rd_kafka_topic_partition_list_destroy(offs);
+        } else {
+            /* Results lost: rewind so the round runs again. */
+            rd_kafka_topic_partition_list_t *l =
+                rd_kafka_topic_partition_list_new(n);
+            for (int i = 0; i < n; i++) {
+                rd_kafka_topic_partition_t *tp =
+                    rd_kafka_topic_partition_list_find(l, w->t_tasks,
+                                                       jobs[i].msg->partition);
+                if (!tp)
+                    rd_kafka_topic_partition_list_add(l, w->t_tasks,
+                                                      jobs[i].msg->partition)
+                        ->offset = jobs[i].msg->offset;
+                else if (jobs[i].msg->offset < tp->offset)
+                    tp->offset = jobs[i].msg->offset;
+            }
+            rd_kafka_seek_partitions(w->consumer, l, 5000);
+            rd_kafka_topic_partition_list_destroy(l);
+            LOG_WARN("results of %d task(s) not delivered; re-running them", n);
+        }
+        for (int i = 0; i < n; i++) {
+            cairn_event_clear(&jobs[i].task);
+            cairn_event_clear(&jobs[i].result);
+            rd_kafka_message_destroy(jobs[i].msg);
+        }
+    }
+    free(jobs);
+    free(th);
+    rd_kafka_consumer_close(w->consumer);
+    return CAIRN_ERR_OK;
+}

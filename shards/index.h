@@ -1,0 +1,60 @@
+/*
+ * index.h — a shard's writes to the Redis indexes, after its transaction
+ * committed: timers (cairn:timers:{p}), visibility (cairn:wf:<id> and the
+ * status sets) and history offsets (cairn:hist:<id>).
+ *
+ * Redis holds nothing that Kafka does not: every write here is idempotent
+ * and can be redone from the shard's state (cairn_index_repair_*). Commands
+ * are pipelined; flush sends them in one round trip. When Redis is
+ * unreachable the queued commands are dropped, the index is marked dirty,
+ * and the shard repairs it (re-registers every pending timer and workflow)
+ * once Redis answers again. The shard never stops because of Redis.
+ *
+ * Key layout is shared with cairn-timers and the CLI: see docs/PROTOCOL.md.
+ */
+#ifndef CAIRN_INDEX_H
+#define CAIRN_INDEX_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "engine.h"
+
+typedef struct cairn_index_s cairn_index_t;
+
+/* Never NULL unless out of memory; connects lazily. */
+cairn_index_t *cairn_index_new(const cairn_conf_t *conf, int partition);
+void cairn_index_destroy(cairn_index_t *ix);
+
+void cairn_index_timer_add(cairn_index_t *ix, const char *wf_id,
+                           const char *timer_id, int64_t generation,
+                           int64_t fire_at_ms);
+void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
+                           const char *timer_id, int64_t generation);
+/*
+ * Visibility record; result/error may be NULL. prev_status is the status
+ * before this batch, 0 for a workflow new to the index: the status and type
+ * sets are only touched when it differs.
+ */
+void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
+                          cairn_wf_status_t prev_status, const char *result,
+                          const char *error);
+void cairn_index_history(cairn_index_t *ix, const char *wf_id, int64_t seq,
+                         int64_t offset);
+
+/*
+ * Sends what was queued. Returns 0, or -1 if Redis is unreachable (the index
+ * is then dirty and cairn_index_dirty() returns 1 until a repair).
+ */
+int cairn_index_flush(cairn_index_t *ix);
+int cairn_index_dirty(const cairn_index_t *ix);
+/* Marks the index clean after the caller queued a full repair and flushed. */
+void cairn_index_set_clean(cairn_index_t *ix);
+/* 1 if a reconnect attempt is due (rate-limited to one a second). */
+int cairn_index_should_retry(cairn_index_t *ix);
+
+/* The member string of a timer in cairn:timers:{p}: "gen|timer_id|wf_id". */
+int cairn_index_timer_member(char *buf, size_t size, const char *wf_id,
+                             const char *timer_id, int64_t generation);
+
+#endif

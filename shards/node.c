@@ -1,0 +1,297 @@
+/*
+ * node.c — the shard consumer group member.
+ *
+ * Eager rebalancing (range assignor; librdkafka 2.0.2's cooperative-sticky
+ * has known bugs) with static membership: group.instance.id = node.id, so a
+ * node restarted within session.timeout.ms gets its shards back without a
+ * rebalance. On assignment every partition gets a shard thread that fences
+ * the previous owner and restores before it applies anything; records that
+ * arrive meanwhile wait in its queue. On revocation each shard commits its
+ * batch in progress (or aborts it if the partitions were lost) before the
+ * partitions are released.
+ */
+#include "node.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "defs.h"
+#include "kafka.h"
+#include "log.h"
+#include "shard.h"
+
+#define BACKLOG_PAUSE 20000
+#define BACKLOG_RESUME 2000
+
+static void release_all(cairn_node_t *node, int commit) {
+    for (int p = 0; p < node->partitions; p++) {
+        cairn_shard_t *shard;
+        pthread_mutex_lock(&node->lock);
+        shard = node->shards[p];
+        node->shards[p] = NULL;
+        pthread_mutex_unlock(&node->lock);
+        if (shard) {
+            cairn_shard_stop(shard, commit);
+            node->stats.owned--;
+        }
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+    cairn_node_t *node = opaque;
+    char errstr[512];
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++) {
+            int32_t p = parts->elems[i].partition;
+            if (strcmp(parts->elems[i].topic, node->t_events) || p < 0 ||
+                p >= node->partitions)
+                continue;
+            cairn_shard_t *shard = cairn_shard_start(node, p, errstr,
+                                                     sizeof(errstr));
+            if (!shard) {
+                LOG_ERROR("shard %d: %s", p, errstr);
+                abort(); /* cannot run a thread: nothing sane is left */
+            }
+            pthread_mutex_lock(&node->lock);
+            node->shards[p] = shard;
+            pthread_mutex_unlock(&node->lock);
+            node->stats.owned++;
+        }
+        LOG_INFO("assigned %d shard(s)", parts->cnt);
+        rd_kafka_assign(rk, parts);
+    } else {
+        int lost = rd_kafka_assignment_lost(rk);
+        LOG_INFO("revoking %d shard(s)%s", parts->cnt,
+                 lost ? " (lost: aborting in-flight work)" : "");
+        release_all(node, !lost);
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
+                             size_t errstr_size) {
+    cairn_node_t *node = calloc(1, sizeof(*node));
+    rd_kafka_conf_t *kc = NULL;
+    char group[300], num[32];
+    if (!node)
+        return NULL;
+    node->conf = conf;
+    node->node_id = cairn_conf_node_id(conf);
+    node->partitions = (int)cairn_conf_int(conf, "partitions");
+    cairn_conf_topic(conf, "events", node->t_events, sizeof(node->t_events));
+    cairn_conf_topic(conf, "history", node->t_history,
+                     sizeof(node->t_history));
+    cairn_conf_topic(conf, "state", node->t_state, sizeof(node->t_state));
+    cairn_conf_topic(conf, "dlq", node->t_dlq, sizeof(node->t_dlq));
+    cairn_conf_topic(conf, "definitions", node->t_definitions,
+                     sizeof(node->t_definitions));
+    node->limits.max_payload_bytes =
+        (size_t)cairn_conf_int(conf, "payload.max.bytes");
+    node->limits.max_history_events =
+        (size_t)cairn_conf_int(conf, "history.max.events");
+    pthread_mutex_init(&node->lock, NULL);
+    if (!(node->shards = calloc((size_t)node->partitions,
+                                sizeof(*node->shards))))
+        goto err;
+
+    const char *g = cairn_conf_str(conf, "group.id");
+    if (*g)
+        snprintf(group, sizeof(group), "%s", g);
+    else
+        snprintf(group, sizeof(group), "%sshards",
+                 cairn_conf_str(conf, "topic.prefix"));
+    if (!(kc = cairn_kafka_conf_new(conf, "cairnd", errstr, errstr_size)))
+        goto err;
+    snprintf(num, sizeof(num), "%lld",
+             (long long)cairn_conf_int(conf, "session.timeout.ms"));
+    if (cairn_kafka_conf_set(kc, "group.id", group, errstr, errstr_size) ||
+        cairn_kafka_conf_set(kc, "group.instance.id", node->node_id, errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "session.timeout.ms", num, errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "heartbeat.interval.ms", "1000", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "partition.assignment.strategy", "range",
+                             errstr, errstr_size) ||
+        cairn_kafka_conf_set(kc, "isolation.level", "read_committed", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "enable.auto.commit", "false", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "auto.offset.reset", "earliest", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "10", errstr,
+                             errstr_size))
+        goto err;
+    snprintf(num, sizeof(num), "%lld",
+             (long long)cairn_conf_int(conf, "max.poll.interval.ms"));
+    if (cairn_kafka_conf_set(kc, "max.poll.interval.ms", num, errstr,
+                             errstr_size))
+        goto err;
+    rd_kafka_conf_set_rebalance_cb(kc, rebalance_cb);
+    rd_kafka_conf_set_opaque(kc, node);
+    if (!(node->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
+                                        errstr_size)))
+        goto err;
+    kc = NULL;
+    rd_kafka_poll_set_consumer(node->consumer);
+    return node;
+err:
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    cairn_node_destroy(node);
+    return NULL;
+}
+
+static cairn_err_t ensure_topics(cairn_node_t *node, char *errstr,
+                                 size_t errstr_size) {
+    const cairn_topic_spec_t specs[] = {
+        {"events", 0, 0, 1},     {"history", 0, 0, 1}, {"state", 0, 1, 1},
+        {"dlq", 0, 0, 0},        {"definitions", 1, 1, 0},
+        {"tasks.default", 0, 0, 0},
+    };
+    return cairn_kafka_ensure_topics(node->consumer, node->conf, specs,
+                                     sizeof(specs) / sizeof(specs[0]), 15000,
+                                     errstr, errstr_size);
+}
+
+cairn_err_t cairn__node_ensure_task_topic(cairn_node_t *node,
+                                          const char *queue, char *topic,
+                                          size_t topic_size, char *errstr,
+                                          size_t errstr_size) {
+    char suffix[300];
+    snprintf(suffix, sizeof(suffix), "tasks.%s", queue ? queue : "default");
+    cairn_conf_topic(node->conf, suffix, topic, topic_size);
+    pthread_mutex_lock(&node->lock);
+    for (size_t i = 0; i < node->ntask_topics; i++) {
+        if (!strcmp(node->task_topics[i], topic)) {
+            pthread_mutex_unlock(&node->lock);
+            return CAIRN_ERR_OK;
+        }
+    }
+    pthread_mutex_unlock(&node->lock);
+    cairn_topic_spec_t spec = {suffix, 0, 0, 0};
+    cairn_err_t err = cairn_kafka_ensure_topics(node->consumer, node->conf,
+                                                &spec, 1, 15000, errstr,
+                                                errstr_size);
+    if (err)
+        return err;
+    pthread_mutex_lock(&node->lock);
+    char **nt = realloc(node->task_topics,
+                        (node->ntask_topics + 1) * sizeof(*nt));
+    if (nt) {
+        node->task_topics = nt;
+        if ((nt[node->ntask_topics] = strdup(topic)))
+            node->ntask_topics++;
+    }
+    pthread_mutex_unlock(&node->lock);
+    return CAIRN_ERR_OK;
+}
+
+/* Pauses partitions whose shard is far behind; resumes drained ones. */
+static void flow_control(cairn_node_t *node, char *paused) {
+    for (int p = 0; p < node->partitions; p++) {
+        pthread_mutex_lock(&node->lock);
+        cairn_shard_t *shard = node->shards[p];
+        size_t backlog = shard ? cairn_shard_backlog(shard) : 0;
+        pthread_mutex_unlock(&node->lock);
+        int want = backlog > BACKLOG_PAUSE ? 1
+                   : backlog < BACKLOG_RESUME ? 0 : paused[p];
+        if (!shard)
+            want = 0;
+        if (want == paused[p])
+            continue;
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, node->t_events, p);
+        if (want)
+            rd_kafka_pause_partitions(node->consumer, l);
+        else
+            rd_kafka_resume_partitions(node->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        paused[p] = (char)want;
+    }
+}
+
+cairn_err_t cairn_node_run(cairn_node_t *node) {
+    char errstr[1024];
+    cairn_err_t err = ensure_topics(node, errstr, sizeof(errstr));
+    if (err) {
+        LOG_ERROR("%s", errstr);
+        return err;
+    }
+    if (!(node->defs = cairn_defs_new(node->conf, errstr, sizeof(errstr)))) {
+        LOG_ERROR("%s", errstr);
+        return CAIRN_ERR_KAFKA;
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, node->t_events,
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t rerr = rd_kafka_subscribe(node->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (rerr) {
+        LOG_ERROR("subscribe %s: %s", node->t_events, rd_kafka_err2str(rerr));
+        return CAIRN_ERR_KAFKA;
+    }
+    LOG_INFO("node %s joined; %d shards in %s", node->node_id,
+             node->partitions, node->t_events);
+    char *paused = calloc((size_t)node->partitions, 1);
+    if (!paused)
+        return CAIRN_ERR_NOMEM;
+    unsigned long n = 0;
+    while (!node->stopping) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(node->consumer, 100);
+        if (m) {
+            if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                    char why[512];
+                    rd_kafka_fatal_error(node->consumer, why, sizeof(why));
+                    LOG_ERROR("fatal consumer error: %s", why);
+                    rd_kafka_message_destroy(m);
+                    free(paused);
+                    release_all(node, 0);
+                    return CAIRN_ERR_FENCED;
+                }
+                LOG_WARN("consumer: %s", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+            } else {
+                cairn_shard_t *shard = NULL;
+                pthread_mutex_lock(&node->lock);
+                if (m->partition >= 0 && m->partition < node->partitions)
+                    shard = node->shards[m->partition];
+                if (shard)
+                    cairn_shard_enqueue(shard, m);
+                pthread_mutex_unlock(&node->lock);
+                if (!shard)
+                    rd_kafka_message_destroy(m);
+            }
+        }
+        if (++n % 64 == 0 || !m)
+            flow_control(node, paused);
+    }
+    free(paused);
+    LOG_INFO("stopping: committing in-flight work and leaving the group");
+    /* close() runs the revoke callback: shards commit, then we leave. */
+    rd_kafka_consumer_close(node->consumer);
+    release_all(node, 1);
+    return CAIRN_ERR_OK;
+}
+
+void cairn_node_stop(cairn_node_t *node) { node->stopping = 1; }
+
+void cairn_node_destroy(cairn_node_t *node) {
+    if (!node)
+        return;
+    if (node->consumer)
+        rd_kafka_destroy(node->consumer);
+    cairn_defs_destroy(node->defs);
+    for (size_t i = 0; i < node->ntask_topics; i++)
+        free(node->task_topics[i]);
+    free(node->task_topics);
+    free(node->shards);
+    pthread_mutex_destroy(&node->lock);
+    free(node);
+}

@@ -1,0 +1,753 @@
+/*
+ * shard.c — apply a partition's events in transactions.
+ *
+ * Ownership: the shard thread alone touches the producer, the workflow map,
+ * the index and the batch; the node's thread only appends to the queue (under
+ * mu) and sets `stop`. Records stay owned by the shard until their batch
+ * commits, so an aborted batch is retried with the very same records.
+ *
+ * Transaction loop, per batch:
+ *   begin -> for each record: decode (bad -> DLQ) -> engine step -> produce
+ *   its outputs -> WorkflowState of each touched workflow -> offsets ->
+ *   commit. On an abortable error the transaction is aborted, the workflows
+ *   are reloaded from the state topic (the engine changed them in place) and
+ *   the batch is applied again. On a fatal error (fenced: a newer owner ran
+ *   init_transactions) the shard stops applying anything and waits for the
+ *   rebalance that takes it away.
+ */
+#include "shard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "defs.h"
+#include "index.h"
+#include "kafka.h"
+#include "log.h"
+#include "restore.h"
+#include "wfmap.h"
+
+typedef struct {
+    cairn_event_t ev;
+    int64_t offset; /* in the history partition, from the delivery report */
+} hist_t;
+
+typedef struct {
+    char *id;
+    cairn_wf_status_t prev; /* 0 if the workflow is new in this batch */
+} touched_t;
+
+struct cairn_shard_s {
+    cairn_node_t *node;
+    int32_t partition;
+    rd_kafka_t *producer;
+    cairn_wfmap_t *wfs;
+    cairn_index_t *ix;
+    pthread_t thread;
+
+    pthread_mutex_t mu; /* guards q*, stop */
+    pthread_cond_t cv;
+    rd_kafka_message_t **q;
+    size_t qhead, qlen, qcap;
+    int stop; /* 0 run; 1 finish the batch, commit, exit; 2 abort, exit */
+
+    int64_t next_offset; /* first input offset not yet committed; -1 unknown */
+    int fenced;
+
+    rd_kafka_message_t **batch;
+    size_t nbatch, batchcap;
+    cairn_outputs_t out;
+    hist_t *hist;
+    size_t nhist, histcap;
+    touched_t *touched;
+    size_t ntouched, touchedcap;
+    rd_kafka_resp_err_t dr_err;
+};
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *xrealloc(void *p, size_t n) {
+    void *np = realloc(p, n);
+    if (!np) {
+        LOG_ERROR("out of memory");
+        abort(); /* daemons abort on OOM through one place */
+    }
+    return np;
+}
+
+/* ---- delivery reports --------------------------------------------------- */
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    cairn_shard_t *shard = opaque;
+    (void)rk;
+    if (m->err) {
+        shard->dr_err = m->err;
+        return;
+    }
+    uintptr_t idx = (uintptr_t)m->_private;
+    if (idx && idx <= shard->nhist)
+        shard->hist[idx - 1].offset = m->offset;
+}
+
+/* ---- producer and restore ----------------------------------------------- */
+
+static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
+                                size_t errstr_size) {
+    cairn_node_t *node = shard->node;
+    char txn_id[300], cid[64], tmo[32];
+    snprintf(txn_id, sizeof(txn_id), "%sshard-%d",
+             cairn_conf_str(node->conf, "topic.prefix"), shard->partition);
+    snprintf(cid, sizeof(cid), "cairnd-shard-%d", shard->partition);
+    snprintf(tmo, sizeof(tmo), "%lld",
+             (long long)cairn_conf_int(node->conf, "transaction.timeout.ms"));
+    rd_kafka_conf_t *kc = cairn_kafka_producer_conf_new(node->conf, cid,
+                                                        errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    if (cairn_kafka_conf_set(kc, "transactional.id", txn_id, errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "transaction.timeout.ms", tmo, errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "linger.ms", "1", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+    rd_kafka_conf_set_opaque(kc, shard);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    /* Fences the previous owner and aborts its open transaction. */
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
+    if (e) {
+        snprintf(errstr, errstr_size, "init_transactions(%s): %s", txn_id,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+/* Re-registers every workflow and pending timer of the shard in Redis. */
+static void repair_index(cairn_shard_t *shard) {
+    size_t pos = 0, n = 0;
+    const char *id;
+    cairn_wf_t *wf;
+    while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
+        cairn_index_workflow(shard->ix, wf, 0, NULL, NULL);
+        if (cairn_wf_status(wf) == CAIRN_WF_RUNNING) {
+            for (size_t i = 0; i < cairn_wf_timer_count(wf); i++) {
+                const char *tid;
+                int64_t gen, at;
+                cairn_wf_timer_at(wf, i, &tid, &gen, &at);
+                cairn_index_timer_add(shard->ix, id, tid, gen, at);
+            }
+        }
+        if (++n % 500 == 0 && cairn_index_flush(shard->ix))
+            return;
+    }
+    if (!cairn_index_flush(shard->ix))
+        cairn_index_set_clean(shard->ix);
+}
+
+/* Replaces the live workflows with the state topic's. 0 or -1. */
+static int load(cairn_shard_t *shard) {
+    cairn_node_t *node = shard->node;
+    char errstr[512];
+    long records = 0;
+    int64_t t0 = mono_ms();
+    cairn_wfmap_t *map = cairn_wfmap_new();
+    if (!map)
+        return -1;
+    cairn_err_t err = cairn_restore_shard(node->conf, node->t_state,
+                                          shard->partition, map, &records,
+                                          120000, errstr, sizeof(errstr));
+    if (err) {
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "restore: %s",
+                  errstr);
+        cairn_wfmap_destroy(map);
+        return -1;
+    }
+    cairn_wfmap_destroy(shard->wfs);
+    shard->wfs = map;
+    int64_t ms = mono_ms() - t0;
+    node->stats.restored += (long long)cairn_wfmap_count(map);
+    node->stats.restore_ms += ms;
+    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
+              "restored %zu workflows from %ld state records in %lld ms",
+              cairn_wfmap_count(map), records, (long long)ms);
+    return 0;
+}
+
+/* ---- the batch ---------------------------------------------------------- */
+
+static void produce_retry(cairn_shard_t *shard, const char *topic,
+                          int32_t partition, const cairn_event_t *ev,
+                          const rd_kafka_headers_t *hdrs, void *opaque,
+                          int *failed) {
+    char errstr[512];
+    for (;;) {
+        cairn_err_t err = cairn_kafka_produce_event(
+            shard->producer, topic, partition, ev, hdrs, opaque, errstr,
+            sizeof(errstr));
+        if (!err)
+            return;
+        if (strstr(errstr, "Queue full")) {
+            rd_kafka_poll(shard->producer, 50);
+            continue;
+        }
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, ev->workflow_id, "%s",
+                  errstr);
+        *failed = 1;
+        return;
+    }
+}
+
+/* Sends a record that could not be applied to the DLQ, bytes unchanged. */
+static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
+                    const char *reason, int *failed) {
+    cairn_node_t *node = shard->node;
+    rd_kafka_headers_t *src = NULL, *hdrs;
+    char num[32];
+    if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = rd_kafka_headers_copy(src);
+    else
+        hdrs = rd_kafka_headers_new(4);
+    rd_kafka_header_add(hdrs, CAIRN_HDR_REASON, -1, reason, -1);
+    rd_kafka_header_add(hdrs, "cairn.source.topic", -1, node->t_events, -1);
+    snprintf(num, sizeof(num), "%d", m->partition);
+    rd_kafka_header_add(hdrs, "cairn.source.partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%lld", (long long)m->offset);
+    rd_kafka_header_add(hdrs, "cairn.source.offset", -1, num, -1);
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            shard->producer, RD_KAFKA_V_TOPIC(node->t_dlq),
+            RD_KAFKA_V_PARTITION(shard->partition),
+            RD_KAFKA_V_KEY(m->key, m->key_len),
+            RD_KAFKA_V_VALUE(m->payload, m->len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(shard->producer, 50);
+            continue;
+        }
+        if (err) {
+            rd_kafka_headers_destroy(hdrs);
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "dlq: %s",
+                      rd_kafka_err2str(err));
+            *failed = 1;
+        }
+        break;
+    }
+    shard->node->stats.dlq++;
+    cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+              "offset %lld sent to %s: %s", (long long)m->offset, node->t_dlq,
+              reason);
+}
+
+static void touch(cairn_shard_t *shard, const char *id,
+                  cairn_wf_status_t prev) {
+    for (size_t i = 0; i < shard->ntouched; i++)
+        if (!strcmp(shard->touched[i].id, id))
+            return;
+    if (shard->ntouched == shard->touchedcap) {
+        shard->touchedcap = shard->touchedcap ? shard->touchedcap * 2 : 64;
+        shard->touched = xrealloc(shard->touched,
+                                  shard->touchedcap * sizeof(touched_t));
+    }
+    touched_t *t = &shard->touched[shard->ntouched++];
+    if (!(t->id = strdup(id)))
+        abort();
+    t->prev = prev;
+}
+
+/* Routes one engine output. History events are kept for the index. */
+static void route(cairn_shard_t *shard, cairn_output_t *o, int *failed) {
+    cairn_node_t *node = shard->node;
+    char topic[512], errstr[512];
+    switch (o->dest) {
+    case CAIRN_OUT_HISTORY:
+        if (shard->nhist == shard->histcap) {
+            shard->histcap = shard->histcap ? shard->histcap * 2 : 256;
+            shard->hist = xrealloc(shard->hist, shard->histcap * sizeof(hist_t));
+        }
+        shard->hist[shard->nhist].ev = o->ev; /* moved */
+        shard->hist[shard->nhist].offset = -1;
+        memset(&o->ev, 0, sizeof(o->ev));
+        shard->nhist++;
+        produce_retry(shard, node->t_history, shard->partition,
+                      &shard->hist[shard->nhist - 1].ev, NULL,
+                      (void *)(uintptr_t)shard->nhist, failed);
+        break;
+    case CAIRN_OUT_TASK:
+        if (cairn__node_ensure_task_topic(node, o->ev.task_queue, topic,
+                                          sizeof(topic), errstr,
+                                          sizeof(errstr))) {
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, o->ev.workflow_id,
+                      "%s", errstr);
+            *failed = 1;
+            break;
+        }
+        produce_retry(shard, topic, RD_KAFKA_PARTITION_UA, &o->ev, NULL, NULL,
+                      failed);
+        break;
+    case CAIRN_OUT_EVENTS:
+        produce_retry(shard, node->t_events, RD_KAFKA_PARTITION_UA, &o->ev,
+                      NULL, NULL, failed);
+        break;
+    case CAIRN_OUT_DLQ: {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, CAIRN_HDR_REASON, -1,
+                            o->ev.reason ? o->ev.reason : "rejected", -1);
+        produce_retry(shard, node->t_dlq, shard->partition, &o->ev, h, NULL,
+                      failed);
+        rd_kafka_headers_destroy(h);
+        node->stats.dlq++;
+        cairn_log(CAIRN_LOG_WARN, shard->partition, o->ev.workflow_id,
+                  "%s rejected to %s: %s",
+                  o->ev.rejected_type ? o->ev.rejected_type : "event",
+                  node->t_dlq, o->ev.reason ? o->ev.reason : "");
+        break;
+    }
+    }
+}
+
+static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
+                      int *failed) {
+    cairn_node_t *node = shard->node;
+    char errstr[512];
+    cairn_event_t ev;
+    cairn_err_t err = cairn_kafka_decode(m, &ev, errstr, sizeof(errstr));
+    if (err) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "%s: %s", cairn_err2name(err),
+                 errstr);
+        dlq_raw(shard, m, reason, failed);
+        return;
+    }
+    /* Engine time is the record's time, stored in the log: replayable. */
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+    if (ts > 0)
+        ev.time_ms = ts;
+    cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, ev.workflow_id);
+    /* A definition published just before its first use may still be on its
+     * way through the definitions topic: catch up before judging. */
+    if (ev.type == CAIRN_EV_START_WORKFLOW
+            ? !cairn_defs_has(node->defs, ev.workflow_type, ev.version)
+            : wf && !cairn_defs_has(node->defs, cairn_wf_type(wf),
+                                    cairn_wf_version(wf)))
+        cairn_defs_sync(node->defs, 10000);
+
+    cairn_wf_t *before = wf;
+    cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
+    const cairn_registry_t *reg = cairn_defs_rdlock(node->defs);
+    err = cairn_engine_step(reg, &node->limits, &wf, &ev, &shard->out, errstr,
+                            sizeof(errstr));
+    cairn_defs_unlock(node->defs);
+    if (err) {
+        char reason[600];
+        snprintf(reason, sizeof(reason), "engine: %s: %s",
+                 cairn_err2name(err), errstr);
+        dlq_raw(shard, m, reason, failed);
+        cairn_outputs_reset(&shard->out);
+        cairn_event_clear(&ev);
+        return;
+    }
+    /* step() destroyed `before` if it replaced it. */
+    if (wf != before && wf && cairn_wfmap_swap(shard->wfs, ev.workflow_id, wf))
+        abort();
+    if (shard->out.state_changed && wf)
+        touch(shard, ev.workflow_id, prev);
+    for (size_t i = 0; i < shard->out.n; i++)
+        route(shard, &shard->out.v[i], failed);
+    cairn_outputs_reset(&shard->out);
+    cairn_event_clear(&ev);
+    node->stats.events++;
+}
+
+static void produce_states(cairn_shard_t *shard, int *failed) {
+    for (size_t i = 0; i < shard->ntouched; i++) {
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
+        if (!wf)
+            continue;
+        size_t len;
+        char *data = cairn_wf_encode(wf, &len);
+        if (!data)
+            abort();
+        cairn_event_t st = {0};
+        st.type = CAIRN_EV_WORKFLOW_STATE;
+        st.workflow_id = shard->touched[i].id;
+        st.time_ms = cairn_wf_updated_ms(wf);
+        st.seq = cairn_wf_seq(wf);
+        st.workflow_type = (char *)cairn_wf_type(wf);
+        st.version = cairn_wf_version(wf);
+        st.status = (char *)cairn_wf_status_name(cairn_wf_status(wf));
+        st.fsm_state = (char *)cairn_wf_fsm_state(wf);
+        st.started_ms = cairn_wf_started_ms(wf);
+        st.data = data;
+        produce_retry(shard, shard->node->t_state, shard->partition, &st, NULL,
+                      NULL, failed);
+        free(data);
+    }
+}
+
+/* Finds the terminal result or error of a workflow among this batch's history. */
+static void terminal_of(cairn_shard_t *shard, const char *id,
+                        const char **result, const char **error) {
+    *result = *error = NULL;
+    for (size_t i = 0; i < shard->nhist; i++) {
+        cairn_event_t *e = &shard->hist[i].ev;
+        if (strcmp(e->workflow_id, id))
+            continue;
+        if (e->type == CAIRN_EV_WORKFLOW_COMPLETED)
+            *result = e->result ? e->result : "null";
+        else if (e->type == CAIRN_EV_WORKFLOW_FAILED)
+            *error = e->error_type;
+        else if (e->type == CAIRN_EV_WORKFLOW_CANCELED ||
+                 e->type == CAIRN_EV_WORKFLOW_TERMINATED)
+            *error = e->reason ? e->reason : "";
+    }
+}
+
+/* After a commit: timers, visibility and history offsets into Redis. */
+static void index_batch(cairn_shard_t *shard) {
+    cairn_index_t *ix = shard->ix;
+    for (size_t i = 0; i < shard->ntouched; i++) {
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
+        const char *result, *error;
+        if (!wf)
+            continue;
+        terminal_of(shard, shard->touched[i].id, &result, &error);
+        cairn_index_workflow(ix, wf, shard->touched[i].prev, result, error);
+    }
+    for (size_t i = 0; i < shard->nhist; i++) {
+        cairn_event_t *e = &shard->hist[i].ev;
+        if (shard->hist[i].offset >= 0)
+            cairn_index_history(ix, e->workflow_id, e->seq,
+                                shard->hist[i].offset);
+        if (e->type == CAIRN_EV_TIMER_STARTED)
+            cairn_index_timer_add(ix, e->workflow_id, e->timer_id,
+                                  e->generation, e->fire_at_ms);
+        else if (e->type == CAIRN_EV_TIMER_FIRED ||
+                 e->type == CAIRN_EV_TIMER_CANCELED)
+            cairn_index_timer_del(ix, e->workflow_id, e->timer_id,
+                                  e->generation);
+    }
+    if (cairn_index_flush(ix))
+        shard->node->stats.redis_errors++;
+}
+
+static void clear_batch_outputs(cairn_shard_t *shard) {
+    for (size_t i = 0; i < shard->nhist; i++)
+        cairn_event_clear(&shard->hist[i].ev);
+    shard->nhist = 0;
+    for (size_t i = 0; i < shard->ntouched; i++)
+        free(shard->touched[i].id);
+    shard->ntouched = 0;
+    shard->dr_err = 0;
+}
+
+typedef enum { TXN_OK, TXN_ABORTED, TXN_FATAL } txn_result_t;
+
+/* Classifies a transactional API error; aborts the transaction if needed. */
+static txn_result_t txn_error(cairn_shard_t *shard, rd_kafka_error_t *e,
+                              const char *what) {
+    txn_result_t r;
+    cairn_log(CAIRN_LOG_WARN, shard->partition, NULL, "%s: %s", what,
+              rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e)) {
+        r = TXN_FATAL;
+    } else {
+        rd_kafka_error_t *ae = rd_kafka_abort_transaction(shard->producer,
+                                                          30000);
+        r = TXN_ABORTED;
+        if (ae) {
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL,
+                      "abort_transaction: %s", rd_kafka_error_string(ae));
+            if (rd_kafka_error_is_fatal(ae))
+                r = TXN_FATAL;
+            rd_kafka_error_destroy(ae);
+        }
+    }
+    rd_kafka_error_destroy(e);
+    return r;
+}
+
+static txn_result_t run_batch(cairn_shard_t *shard) {
+    cairn_node_t *node = shard->node;
+    rd_kafka_error_t *e;
+    int failed = 0;
+    int64_t last = -1;
+
+    clear_batch_outputs(shard);
+    if ((e = rd_kafka_begin_transaction(shard->producer)))
+        return txn_error(shard, e, "begin_transaction");
+    for (size_t i = 0; i < shard->nbatch; i++) {
+        rd_kafka_message_t *m = shard->batch[i];
+        if (shard->next_offset >= 0 && m->offset < shard->next_offset)
+            continue; /* already committed (a re-delivery) */
+        apply_one(shard, m, &failed);
+        last = m->offset;
+    }
+    if (last < 0) { /* nothing new: commit the empty transaction */
+        if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
+            return txn_error(shard, e, "abort empty transaction");
+        return TXN_OK;
+    }
+    produce_states(shard, &failed);
+
+    int stop;
+    pthread_mutex_lock(&shard->mu);
+    stop = shard->stop;
+    pthread_mutex_unlock(&shard->mu);
+    if (failed || stop == 2) {
+        if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
+            return txn_error(shard, e, "abort_transaction");
+        return stop == 2 ? TXN_FATAL : TXN_ABORTED;
+    }
+
+    rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(offs, node->t_events, shard->partition)
+        ->offset = last + 1;
+    rd_kafka_consumer_group_metadata_t *cgmd =
+        rd_kafka_consumer_group_metadata(node->consumer);
+    e = rd_kafka_send_offsets_to_transaction(shard->producer, offs, cgmd,
+                                             30000);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    rd_kafka_topic_partition_list_destroy(offs);
+    if (e)
+        return txn_error(shard, e, "send_offsets_to_transaction");
+
+    int64_t t0 = mono_ms();
+    if ((e = rd_kafka_commit_transaction(shard->producer, 30000)))
+        return txn_error(shard, e, "commit_transaction");
+    rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
+    node->stats.commit_us += (mono_ms() - t0) * 1000;
+    node->stats.batches++;
+    shard->next_offset = last + 1;
+    index_batch(shard);
+    return TXN_OK;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+/* Takes up to batch.max.events records, waiting batch.max.ms to fill. */
+static int take_batch(cairn_shard_t *shard) {
+    size_t max = (size_t)cairn_conf_int(shard->node->conf, "batch.max.events");
+    int64_t wait_ms = cairn_conf_int(shard->node->conf, "batch.max.ms");
+    struct timespec ts;
+    int stop;
+
+    pthread_mutex_lock(&shard->mu);
+    if (!shard->qlen && !shard->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&shard->cv, &shard->mu, &ts);
+    }
+    if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += wait_ms * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (shard->qlen < max && !shard->stop &&
+               pthread_cond_timedwait(&shard->cv, &shard->mu, &ts) == 0)
+            ;
+    }
+    if (shard->batchcap < max) {
+        shard->batchcap = max;
+        shard->batch = xrealloc(shard->batch, max * sizeof(*shard->batch));
+    }
+    shard->nbatch = 0;
+    while (shard->qlen && shard->nbatch < max) {
+        shard->batch[shard->nbatch++] = shard->q[shard->qhead];
+        shard->qhead = (shard->qhead + 1) % shard->qcap;
+        shard->qlen--;
+    }
+    stop = shard->stop;
+    pthread_mutex_unlock(&shard->mu);
+    return stop;
+}
+
+static void free_batch(cairn_shard_t *shard) {
+    for (size_t i = 0; i < shard->nbatch; i++)
+        rd_kafka_message_destroy(shard->batch[i]);
+    shard->nbatch = 0;
+}
+
+static int stopping(cairn_shard_t *shard) {
+    pthread_mutex_lock(&shard->mu);
+    int s = shard->stop;
+    pthread_mutex_unlock(&shard->mu);
+    return s;
+}
+
+/* Fence, restore, index: retried until it works or the shard is stopped. */
+static int take_ownership(cairn_shard_t *shard) {
+    char errstr[512];
+    int64_t backoff = 200;
+    while (!stopping(shard)) {
+        if (!shard->producer &&
+            !(shard->producer = new_producer(shard, errstr, sizeof(errstr)))) {
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL,
+                      "cannot take ownership: %s", errstr);
+        } else if (cairn_defs_sync(shard->node->defs, 10000)) {
+            cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+                      "definitions topic not loaded yet; waiting");
+        } else if (load(shard) == 0) {
+            repair_index(shard);
+            return 0;
+        }
+        struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* retry backoff, not synchronisation */
+        if (backoff < 5000)
+            backoff *= 2;
+    }
+    return -1;
+}
+
+static void *run(void *arg) {
+    cairn_shard_t *shard = arg;
+    if (take_ownership(shard))
+        return NULL;
+    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard owned");
+    for (;;) {
+        int stop = take_batch(shard);
+        if (stop == 2 || (stop == 1 && !shard->nbatch))
+            break;
+        if (!shard->nbatch) {
+            if (cairn_index_should_retry(shard->ix))
+                repair_index(shard);
+            continue;
+        }
+        txn_result_t r;
+        while ((r = run_batch(shard)) == TXN_ABORTED) {
+            shard->node->stats.aborts++;
+            clear_batch_outputs(shard);
+            if (stopping(shard) == 2) {
+                r = TXN_FATAL;
+                break;
+            }
+            /* The engine mutated workflows in place: reload them. */
+            while (load(shard) && !stopping(shard))
+                ;
+        }
+        clear_batch_outputs(shard);
+        free_batch(shard);
+        if (r == TXN_FATAL) {
+            shard->fenced = 1;
+            cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+                      "fenced or stopped: this node no longer owns the "
+                      "shard and applies nothing more to it");
+            break;
+        }
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
+                                 char *errstr, size_t errstr_size) {
+    cairn_shard_t *shard = calloc(1, sizeof(*shard));
+    if (!shard)
+        return NULL;
+    shard->node = node;
+    shard->partition = partition;
+    shard->next_offset = -1;
+    pthread_mutex_init(&shard->mu, NULL);
+    pthread_cond_init(&shard->cv, NULL);
+    cairn_outputs_init(&shard->out);
+    shard->wfs = cairn_wfmap_new();
+    shard->ix = cairn_index_new(node->conf, partition);
+    shard->qcap = 1024;
+    shard->q = calloc(shard->qcap, sizeof(*shard->q));
+    if (!shard->wfs || !shard->ix || !shard->q)
+        goto err;
+    if (pthread_create(&shard->thread, NULL, run, shard)) {
+        snprintf(errstr, errstr_size, "shard %d: cannot start thread",
+                 partition);
+        goto err;
+    }
+    return shard;
+err:
+    cairn_wfmap_destroy(shard->wfs);
+    cairn_index_destroy(shard->ix);
+    free(shard->q);
+    free(shard);
+    return NULL;
+}
+
+void cairn_shard_enqueue(cairn_shard_t *shard, rd_kafka_message_t *msg) {
+    pthread_mutex_lock(&shard->mu);
+    if (shard->qlen == shard->qcap) {
+        size_t ncap = shard->qcap * 2;
+        rd_kafka_message_t **nq = xrealloc(NULL, ncap * sizeof(*nq));
+        for (size_t i = 0; i < shard->qlen; i++)
+            nq[i] = shard->q[(shard->qhead + i) % shard->qcap];
+        free(shard->q);
+        shard->q = nq;
+        shard->qcap = ncap;
+        shard->qhead = 0;
+    }
+    shard->q[(shard->qhead + shard->qlen) % shard->qcap] = msg;
+    shard->qlen++;
+    pthread_cond_signal(&shard->cv);
+    pthread_mutex_unlock(&shard->mu);
+}
+
+size_t cairn_shard_backlog(cairn_shard_t *shard) {
+    pthread_mutex_lock(&shard->mu);
+    size_t n = shard->qlen;
+    pthread_mutex_unlock(&shard->mu);
+    return n;
+}
+
+void cairn_shard_stop(cairn_shard_t *shard, int commit) {
+    if (!shard)
+        return;
+    pthread_mutex_lock(&shard->mu);
+    shard->stop = commit ? 1 : 2;
+    pthread_cond_signal(&shard->cv);
+    pthread_mutex_unlock(&shard->mu);
+    pthread_join(shard->thread, NULL);
+    while (shard->qlen) {
+        rd_kafka_message_destroy(shard->q[shard->qhead]);
+        shard->qhead = (shard->qhead + 1) % shard->qcap;
+        shard->qlen--;
+    }
+    free_batch(shard);
+    clear_batch_outputs(shard);
+    if (shard->producer) {
+        /* Flushes nothing open: every batch ended in commit or abort. */
+        rd_kafka_destroy(shard->producer);
+    }
+    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard released (%s)",
+              commit ? "committed" : "abandoned");
+    cairn_wfmap_destroy(shard->wfs);
+    cairn_index_destroy(shard->ix);
+    cairn_outputs_free(&shard->out);
+    free(shard->hist);
+    free(shard->touched);
+    free(shard->batch);
+    free(shard->q);
+    pthread_mutex_destroy(&shard->mu);
+    pthread_cond_destroy(&shard->cv);
+    free(shard);
+}

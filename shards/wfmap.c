@@ -1,0 +1,154 @@
+/*
+ * wfmap.c — open-addressing hash map (FNV-1a), load factor <= 0.7.
+ */
+#include "wfmap.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *id; /* NULL = empty slot */
+    uint64_t hash;
+    cairn_wf_t *wf;
+} slot_t;
+
+struct cairn_wfmap_s {
+    slot_t *slots;
+    size_t cap, count; /* cap is a power of two */
+};
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+cairn_wfmap_t *cairn_wfmap_new(void) {
+    cairn_wfmap_t *map = calloc(1, sizeof(*map));
+    if (!map)
+        return NULL;
+    map->cap = 64;
+    if (!(map->slots = calloc(map->cap, sizeof(slot_t)))) {
+        free(map);
+        return NULL;
+    }
+    return map;
+}
+
+void cairn_wfmap_destroy(cairn_wfmap_t *map) {
+    if (!map)
+        return;
+    for (size_t i = 0; i < map->cap; i++) {
+        if (map->slots[i].id) {
+            free(map->slots[i].id);
+            cairn_wf_destroy(map->slots[i].wf);
+        }
+    }
+    free(map->slots);
+    free(map);
+}
+
+static size_t find_slot(const cairn_wfmap_t *map, const char *id,
+                        uint64_t hash) {
+    size_t mask = map->cap - 1, i = hash & mask;
+    while (map->slots[i].id &&
+           (map->slots[i].hash != hash || strcmp(map->slots[i].id, id)))
+        i = (i + 1) & mask;
+    return i;
+}
+
+cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id) {
+    size_t i = find_slot(map, id, fnv1a(id));
+    return map->slots[i].id ? map->slots[i].wf : NULL;
+}
+
+static int grow(cairn_wfmap_t *map) {
+    size_t ncap = map->cap * 2;
+    slot_t *ns = calloc(ncap, sizeof(slot_t));
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < map->cap; i++) {
+        slot_t *s = &map->slots[i];
+        if (!s->id)
+            continue;
+        size_t j = s->hash & (ncap - 1);
+        while (ns[j].id)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = *s;
+    }
+    free(map->slots);
+    map->slots = ns;
+    map->cap = ncap;
+    return 0;
+}
+
+static int store(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf,
+                 int destroy_old) {
+    uint64_t hash = fnv1a(id);
+    size_t i = find_slot(map, id, hash);
+    if (map->slots[i].id) {
+        if (destroy_old && map->slots[i].wf != wf)
+            cairn_wf_destroy(map->slots[i].wf);
+        map->slots[i].wf = wf;
+        return 0;
+    }
+    if ((map->count + 1) * 10 > map->cap * 7) {
+        if (grow(map))
+            return -1;
+        i = find_slot(map, id, hash);
+    }
+    if (!(map->slots[i].id = strdup(id)))
+        return -1;
+    map->slots[i].hash = hash;
+    map->slots[i].wf = wf;
+    map->count++;
+    return 0;
+}
+
+int cairn_wfmap_put(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf) {
+    return store(map, id, wf, 1);
+}
+
+int cairn_wfmap_swap(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf) {
+    return store(map, id, wf, 0);
+}
+
+void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
+    size_t mask = map->cap - 1, i = find_slot(map, id, fnv1a(id));
+    if (!map->slots[i].id)
+        return;
+    free(map->slots[i].id);
+    cairn_wf_destroy(map->slots[i].wf);
+    map->slots[i].id = NULL;
+    map->count--;
+    /* Backward-shift the following cluster so probes stay unbroken. */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!map->slots[j].id)
+            break;
+        size_t home = map->slots[j].hash & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            map->slots[i] = map->slots[j];
+            map->slots[j].id = NULL;
+            i = j;
+        }
+    }
+}
+
+size_t cairn_wfmap_count(const cairn_wfmap_t *map) { return map->count; }
+
+cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
+                             const char **id) {
+    while (*pos < map->cap) {
+        slot_t *s = &map->slots[(*pos)++];
+        if (s->id) {
+            if (id)
+                *id = s->id;
+            return s->wf;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,105 @@
+"""Fixtures for end-to-end tests against a real Kafka broker and Redis.
+
+The session fixture brings up the local topology with deploy/cluster.sh
+(KRaft broker, redis-server, cairnd nodes, cairn-timers, the demo worker) and
+tears it down at the end, whatever happened.
+"""
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "build", "bin")
+CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's Java murmur2, as the default partitioner uses it."""
+    seed, m, r = 0x9747B28C, 0x5BD1E995, 24
+    length = len(data)
+    h = (seed ^ length) & 0xFFFFFFFF
+    i = 0
+    while length - i >= 4:
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+        i += 4
+    rest = length - i
+    if rest == 3:
+        h ^= data[i + 2] << 16
+    if rest >= 2:
+        h ^= data[i + 1] << 8
+    if rest >= 1:
+        h ^= data[i]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h
+
+
+def partition_for(key: str, partitions: int) -> int:
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Cluster:
+    def __init__(self, env):
+        self.env = env
+        self.bootstrap = env["CAIRN_BOOTSTRAP_SERVERS"]
+        self.partitions = int(env["CAIRN_PARTITIONS"])
+
+    def cairn(self, *args, check=True, timeout=120):
+        p = subprocess.run([os.path.join(BIN, "cairn"), *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"cairn {' '.join(args)} exited {p.returncode}:"
+                                 f"\n{p.stdout}\n{p.stderr}")
+        return p
+
+    def start(self, wf_type, wf_id, payload=None):
+        self.cairn("start", wf_type, "--id", wf_id, "--input",
+                   json.dumps(payload or {}))
+
+    def await_(self, wf_id, timeout=60):
+        p = self.cairn("--output", "json", "await", wf_id, "--timeout",
+                       str(timeout), check=False, timeout=timeout + 30)
+        assert p.returncode in (0, 5), p.stderr
+        return json.loads(p.stdout)
+
+    def history(self, wf_id):
+        return json.loads(self.cairn("--output", "json", "history",
+                                     wf_id).stdout)
+
+    def unique(self, prefix):
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    env = dict(os.environ)
+    up = subprocess.run([CLUSTER, "up", "--nodes", "3", "--timers", "2",
+                         "--workers", "1"], capture_output=True, text=True,
+                        timeout=300)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        out = subprocess.run([CLUSTER, "env"], capture_output=True, text=True,
+                             check=True).stdout
+        for line in out.splitlines():
+            k, v = line.replace("export ", "", 1).split("=", 1)
+            env[k] = v
+        c = Cluster(env)
+        c.cairn("definitions", "put",
+                *sorted(os.path.join(ROOT, "examples", "demo", f)
+                        for f in os.listdir(os.path.join(ROOT, "examples",
+                                                         "demo"))
+                        if f.endswith(".json")))
+        yield c
+    finally:
+        subprocess.run([CLUSTER, "down"], capture_output=True, timeout=300)

@@ -1,0 +1,128 @@
+"""The foundation issue end to end: workflows run on a real broker and
+Redis, bad input lands in the DLQ with its reason, the CLI fails clearly."""
+import json
+import os
+import subprocess
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from conftest import BIN, partition_for
+
+
+def test_workflows_complete_with_gap_free_history(cluster):
+    ids = [cluster.unique("e2e-order") for _ in range(8)]
+    for i, wf in enumerate(ids):
+        cluster.start("order", wf, {"amount": i})
+    for i, wf in enumerate(ids):
+        res = cluster.await_(wf)
+        assert res["status"] == "completed", res
+        assert res["result"]["amount"] == i
+        # every activity result reached the workflow variables
+        for k in ("payment", "reservation", "shipment"):
+            assert res["result"][k]["idempotency_key"].startswith(wf + ":")
+        hist = cluster.history(wf)
+        seqs = [e["seq"] for e in hist]
+        assert seqs == list(range(1, len(hist) + 1)), seqs
+        kinds = [e["type"] for e in hist]
+        assert kinds[0] == "WorkflowStarted"
+        assert kinds[-1] == "WorkflowCompleted"
+        assert kinds.count("ActivityScheduled") == 3
+        assert kinds.count("ActivityCompleted") == 3
+
+
+def test_describe_shows_completed_workflow(cluster):
+    wf = cluster.unique("e2e-greet")
+    cluster.start("greeting", wf, {"name": "ada"})
+    cluster.await_(wf)
+    d = json.loads(cluster.cairn("--output", "json", "describe", wf).stdout)
+    assert d["status"] == "completed"
+    assert d["type"] == "greeting"
+    assert d["workflow_id"] == wf
+
+
+def _dlq_records(cluster, want_keys, timeout=60):
+    """Reads the DLQ until every key in want_keys was seen; returns them."""
+    c = Consumer({"bootstrap.servers": cluster.bootstrap,
+                  "group.id": "e2e-dlq-reader", "enable.auto.commit": False,
+                  "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest"})
+    md = c.list_topics("cairn.dlq", timeout=10)
+    parts = [TopicPartition("cairn.dlq", p, 0)
+             for p in md.topics["cairn.dlq"].partitions]
+    c.assign(parts)
+    found = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline and not want_keys <= set(found):
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        key = m.key().decode() if m.key() else ""
+        if key in want_keys:
+            found[key] = dict((k, v.decode()) for k, v in (m.headers() or []))
+    c.close()
+    return found
+
+
+def test_malformed_records_go_to_dlq_and_shard_keeps_going(cluster):
+    bad_key = cluster.unique("e2e-bad")
+    nohdr_key = cluster.unique("e2e-nohdr")
+    p = Producer({"bootstrap.servers": cluster.bootstrap,
+                  "partitioner": "murmur2_random"})
+    p.produce("cairn.events", key=bad_key, value=b"\x02\xff\xfe garbage",
+              headers=[("cairn.type", b"StartWorkflow")])
+    p.produce("cairn.events", key=nohdr_key, value=b"no headers at all")
+    assert p.flush(30) == 0
+    # A valid workflow behind the bad record on the same shard completes.
+    shard = partition_for(bad_key, cluster.partitions)
+    for i in range(10000):
+        good = f"e2e-after-bad-{bad_key}-{i}"
+        if partition_for(good, cluster.partitions) == shard:
+            break
+    cluster.start("greeting", good, {"n": 1})
+    assert cluster.await_(good)["status"] == "completed"
+    found = _dlq_records(cluster, {bad_key, nohdr_key})
+    assert set(found) == {bad_key, nohdr_key}, found
+    assert "DECODE" in found[bad_key]["cairn.reason"]
+    assert found[bad_key]["cairn.source.topic"] == "cairn.events"
+    assert "cairn.type" in found[nohdr_key]["cairn.reason"]
+
+
+def test_unknown_workflow_type_is_rejected_to_dlq(cluster):
+    wf = cluster.unique("e2e-unknown")
+    cluster.start("no-such-type", wf, {})
+    found = _dlq_records(cluster, {wf})
+    assert wf in found
+    assert "no-such-type" in found[wf]["cairn.reason"]
+
+
+def test_cli_errors_are_clear(cluster):
+    r = cluster.cairn("start", "order", check=False)
+    assert r.returncode == 2 and "--id" in r.stderr
+    r = cluster.cairn("frobnicate", check=False)
+    assert r.returncode == 2 and "unknown command" in r.stderr
+    r = cluster.cairn("start", "order", "--id", "x", "--input", "{bad",
+                      check=False)
+    assert r.returncode == 2 and "not valid JSON" in r.stderr
+    r = cluster.cairn("--bootstrap-servers", "127.0.0.1:1", "start", "order",
+                      "--id", "x", check=False, timeout=60)
+    assert r.returncode == 1 and "cannot reach Kafka" in r.stderr
+    r = cluster.cairn("describe", cluster.unique("nobody"), check=False)
+    assert r.returncode == 3 and "not found" in r.stderr
+    r = cluster.cairn("-X", "partitions=0", "describe", "x", check=False)
+    assert r.returncode == 2 and "out of range" in r.stderr
+
+
+def test_cairnd_refuses_mismatched_partition_count(cluster):
+    env = dict(cluster.env, CAIRN_PARTITIONS=str(cluster.partitions + 1),
+               CAIRN_NODE_ID="mismatch")
+    r = subprocess.run([os.path.join(BIN, "cairnd")], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"has {cluster.partitions} partitions" in r.stderr
+
+
+def test_bad_cairnd_argument(cluster):
+    r = subprocess.run([os.path.join(BIN, "cairnd"), "--frob"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "unexpected argument" in r.stderr

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tests/run-all.sh [SUITE...] — runs Cairn's test suites in order and ends
+# with one closing line "cairn: N passed, M failed" (N and M count test cases
+# summed over the suites' own closing lines). Each suite's output is shown
+# and kept in build/tests/logs/SUITE.log. Exit status 1 if any suite failed.
+#
+# Suites: unit fuzz schemas services compose e2e
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+LOGS=build/tests/logs
+mkdir -p "$LOGS"
+
+all=(unit fuzz schemas services compose e2e)
+suites=("$@")
+((${#suites[@]})) || suites=("${all[@]}")
+
+run_suite() {
+    case $1 in
+        unit) make --no-print-directory unit ;;
+        fuzz) make --no-print-directory fuzz CAIRN_FUZZ_SECONDS="${CAIRN_FUZZ_SECONDS:-20}" ;;
+        schemas) $PY -m pytest -q -p no:cacheprovider tests/py ;;
+        services) tests/deploy/test_services.sh ;;
+        compose) docker-compose -f docker-compose.yml config -q &&
+            echo "compose: 1 passed, 0 failed" ;;
+        e2e) $PY -m pytest -v -p no:cacheprovider tests/e2e ;;
+        *) echo "unknown suite $1"; return 2 ;;
+    esac
+}
+
+total_pass=0
+total_fail=0
+failed_suites=()
+for s in "${suites[@]}"; do
+    echo "=== suite $s"
+    start=$(date +%s)
+    run_suite "$s" 2>&1 | tee "$LOGS/$s.log"
+    rc=${PIPESTATUS[0]}
+    # The suite's own closing line: "... N passed[, M failed]" (pytest too).
+    last=$(grep -E '[0-9]+ passed|[0-9]+ failed' "$LOGS/$s.log" | tail -1)
+    p=$(sed -nE 's/.*[^0-9]([0-9]+) passed.*/\1/p; s/^([0-9]+) passed.*/\1/p' <<<"$last" | head -1)
+    f=$(sed -nE 's/.*[^0-9]([0-9]+) failed.*/\1/p' <<<"$last" | head -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then f=1; fi
+    if [[ $s == fuzz && $rc -eq 0 ]]; then p=1; fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    ((rc == 0)) || failed_suites+=("$s")
+    echo "=== suite $s: rc=$rc passed=$p failed=$f in $(($(date +%s) - start))s"
+done
+if ((${#failed_suites[@]})); then
+    echo "failed suites: ${failed_suites[*]}"
+fi
+echo "cairn: $total_pass passed, $total_fail failed"
+((${#failed_suites[@]} == 0))
