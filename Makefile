@@ -36,6 +36,7 @@ include sdk/module.mk
 include shards/module.mk
 include timers/module.mk
 include examples/module.mk
+include bench/module.mk
 include tests/module.mk
 
 ENGINE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(ENGINE_SRCS))

@@ -169,4 +169,22 @@ cairn_err_t cairn_engine_step(const cairn_registry_t *reg,
                               const cairn_event_t *in, cairn_outputs_t *out,
                               char *errstr, size_t errstr_size);
 
+/*
+ * Re-runs the engine over one workflow's recorded history (history[0..n),
+ * in seq order, as read from the history topic) and compares every history
+ * event the replay produces with the recorded one, field by field. The
+ * inputs are rebuilt from the history (docs/WORKFLOWS.md, "Replay").
+ *
+ * Returns CAIRN_ERR_OK with *diverged_seq = 0 if the replay reproduced the
+ * history exactly, or with *diverged_seq = the seq of the first recorded
+ * event that differs (and a description in errstr). If wfp is non-NULL it
+ * receives the rebuilt state (caller destroys; may be NULL). Errors: NOMEM,
+ * INTERNAL.
+ */
+cairn_err_t cairn_engine_replay(const cairn_registry_t *reg,
+                                const cairn_limits_t *limits,
+                                const cairn_event_t *history, size_t n,
+                                cairn_wf_t **wfp, int64_t *diverged_seq,
+                                char *errstr, size_t errstr_size);
+
 #endif

@@ -511,6 +511,8 @@ void cairn__expr_free(cairn__expr_t *e) {
 }
 
 int cairn__truthy(const json_t *v) {
+    if (!v)
+        return 0;
     switch (json_typeof(v)) {
     case JSON_TRUE: return 1;
     case JSON_INTEGER: return json_integer_value(v) != 0;

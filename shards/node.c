@@ -19,6 +19,7 @@
 
 #include "defs.h"
 #include "kafka.h"
+#include "leave.h"
 #include "log.h"
 #include "shard.h"
 
@@ -76,7 +77,7 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
                              size_t errstr_size) {
     cairn_node_t *node = calloc(1, sizeof(*node));
     rd_kafka_conf_t *kc = NULL;
-    char group[300], num[32];
+    char num[32];
     if (!node)
         return NULL;
     node->conf = conf;
@@ -100,15 +101,15 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
 
     const char *g = cairn_conf_str(conf, "group.id");
     if (*g)
-        snprintf(group, sizeof(group), "%s", g);
+        snprintf(node->group, sizeof(node->group), "%s", g);
     else
-        snprintf(group, sizeof(group), "%sshards",
+        snprintf(node->group, sizeof(node->group), "%sshards",
                  cairn_conf_str(conf, "topic.prefix"));
     if (!(kc = cairn_kafka_conf_new(conf, "cairnd", errstr, errstr_size)))
         goto err;
     snprintf(num, sizeof(num), "%lld",
              (long long)cairn_conf_int(conf, "session.timeout.ms"));
-    if (cairn_kafka_conf_set(kc, "group.id", group, errstr, errstr_size) ||
+    if (cairn_kafka_conf_set(kc, "group.id", node->group, errstr, errstr_size) ||
         cairn_kafka_conf_set(kc, "group.instance.id", node->node_id, errstr,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "session.timeout.ms", num, errstr,
@@ -277,6 +278,15 @@ cairn_err_t cairn_node_run(cairn_node_t *node) {
     /* close() runs the revoke callback: shards commit, then we leave. */
     rd_kafka_consumer_close(node->consumer);
     release_all(node, 1);
+    /* A static member's close does not leave the group: leave explicitly so
+     * the shards move now rather than after session.timeout.ms. */
+    if (cairn_leave_group(cairn_conf_str(node->conf, "bootstrap.servers"),
+                          node->group, node->node_id, 5000, errstr,
+                          sizeof(errstr)))
+        LOG_WARN("%s; the shards move after session.timeout.ms instead",
+                 errstr);
+    else
+        LOG_INFO("left group %s", node->group);
     return CAIRN_ERR_OK;
 }
 

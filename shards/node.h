@@ -35,6 +35,7 @@ typedef struct {
 typedef struct cairn_node_s {
     cairn_conf_t *conf;
     const char *node_id;
+    char group[300];
     char t_events[256], t_history[256], t_state[256], t_dlq[256],
         t_definitions[256];
     int partitions;

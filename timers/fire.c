@@ -137,7 +137,7 @@ static int user_set(const cairn_conf_t *conf, const char *name) {
     return 0;
 }
 
-cairn_timers_fire_t *cairn_timers_fire_new(const cairn_conf_t *conf,
+cairn_timers_fire_t *cairn_timers_fire_new(cairn_conf_t *conf,
                                            cairn_timers_acks_t *acks,
                                            cairn_timers_metrics_t *metrics,
                                            char *errstr, size_t errstr_size) {
@@ -158,7 +158,7 @@ cairn_timers_fire_t *cairn_timers_fire_new(const cairn_conf_t *conf,
         goto err;
     }
     snprintf(client_id, sizeof(client_id), "cairn-timers-%s",
-             cairn_conf_node_id((cairn_conf_t *)conf));
+             cairn_conf_node_id(conf));
     if (!(kc = cairn_kafka_conf_new(conf, client_id, errstr, errstr_size)))
         goto err;
     /* Required for the guarantees of fire.h, whatever kafka.* says. */

@@ -40,7 +40,7 @@ int cairn_timers_member_split(char *member, int64_t *generation,
  * outlive the handle); metrics is borrowed too. NULL with errstr on a bad
  * configuration.
  */
-cairn_timers_fire_t *cairn_timers_fire_new(const cairn_conf_t *conf,
+cairn_timers_fire_t *cairn_timers_fire_new(cairn_conf_t *conf,
                                            cairn_timers_acks_t *acks,
                                            cairn_timers_metrics_t *metrics,
                                            char *errstr, size_t errstr_size);

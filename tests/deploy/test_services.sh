@@ -65,51 +65,54 @@ expect() {
     fi
 }
 
-# Creates TOPIC, produces N records in one transaction (plus an aborted one),
-# consumes them read_committed in a consumer group and commits.
+# kafka_roundtrip BOOTSTRAP RF TOPIC — creates TOPIC (3 partitions) unless it
+# exists, produces records in an aborted and then a committed transaction,
+# consumes this run's records read_committed in a new group and commits.
 kafka_roundtrip() {
     "$PY" - "$@" <<'EOF'
 import sys, time, uuid
-from confluent_kafka import Producer, Consumer, KafkaException, TopicPartition
+from confluent_kafka import Producer, Consumer, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-bootstrap, rf = sys.argv[1], int(sys.argv[2])
-topic = "svc-test-" + uuid.uuid4().hex[:8]
-n = 20
+bootstrap, rf, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+run = uuid.uuid4().hex[:8].encode()
+n, t = 20, 60
 admin = AdminClient({"bootstrap.servers": bootstrap})
-for t, f in admin.create_topics([NewTopic(topic, 3, rf)]).items():
-    f.result(30)
-print("created", topic)
+if topic not in admin.list_topics(timeout=t).topics:
+    for f in admin.create_topics([NewTopic(topic, 3, rf)]).values():
+        f.result(t)
+    print("created", topic)
 
-p = Producer({"bootstrap.servers": bootstrap, "transactional.id": topic + "-tx",
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": topic + "-" + run.decode(),
               "enable.idempotence": True, "acks": "all"})
-p.init_transactions(30)
+p.init_transactions(t)
 p.begin_transaction()
 for i in range(5):
-    p.produce(topic, key=b"k%d" % i, value=b"aborted")
-p.abort_transaction(30)
+    p.produce(topic, key=b"k%d" % i, value=run + b":aborted")
+p.abort_transaction(t)
 p.begin_transaction()
 for i in range(n):
-    p.produce(topic, key=b"k%d" % i, value=b"v%d" % i)
-p.commit_transaction(30)
+    p.produce(topic, key=b"k%d" % i, value=run + b":v%d" % i)
+p.commit_transaction(t)
 print("committed", n)
 
-c = Consumer({"bootstrap.servers": bootstrap, "group.id": topic + "-g",
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": topic + "-" + run.decode(),
               "auto.offset.reset": "earliest", "enable.auto.commit": False,
               "isolation.level": "read_committed", "session.timeout.ms": 6000})
 c.subscribe([topic])
-got, deadline = [], time.time() + 30
+got, deadline = [], time.time() + t
 while len(got) < n and time.time() < deadline:
     m = c.poll(0.5)
     if m is None:
         continue
     if m.error():
         raise KafkaException(m.error())
-    got.append(m.value())
+    if m.value().startswith(run + b":"):
+        got.append(m.value())
 c.commit(asynchronous=False)
 c.close()
-assert b"aborted" not in got, "read_committed returned aborted records"
-assert sorted(got) == sorted(b"v%d" % i for i in range(n)), got
+assert run + b":aborted" not in got, "read_committed returned aborted records"
+assert sorted(got) == sorted(run + b":v%d" % i for i in range(n)), got
 print("consumed", len(got))
 EOF
 }
@@ -130,13 +133,20 @@ print("not auto-created")
 EOF
 }
 
+redis_no_persistence() {
+    [[ $(redis-cli -h 127.0.0.1 -p "$RPORT" config get save | sed -n 2p) == "" ]] &&
+        [[ $(redis-cli -h 127.0.0.1 -p "$RPORT" config get appendonly | sed -n 2p) == no ]]
+}
 redis_set() { redis-cli -h 127.0.0.1 -p "$RPORT" set svc-test-key 1; }
 redis_dbsize_is() { [[ $(redis-cli -h 127.0.0.1 -p "$RPORT" dbsize) == "$1" ]]; }
 
 tmpdir_of() { cat "$ROOT/deploy/.run/$1/dir"; }
 
-[[ -x $PY ]] && "$PY" -c 'import confluent_kafka' 2>/dev/null ||
-    { echo "services: needs /usr/bin/python3 with confluent_kafka (deploy/deps.sh)"; exit 1; }
+if ! "$PY" -c 'import confluent_kafka' 2>/dev/null; then
+    echo "services: needs $PY with confluent_kafka (run deploy/deps.sh)"
+    echo "services: 0 passed, 1 failed"
+    exit 1
+fi
 
 # ---- Kafka, one node -----------------------------------------------------
 "$KAFKA" stop --name "$KNAME" >/dev/null 2>&1 || true
@@ -149,7 +159,7 @@ expect "kafka: start twice" 0 "already running at 127.0.0.1:$KPORT" \
 expect "kafka: status" 0 "running at 127.0.0.1:$KPORT" "$KAFKA" status --name "$KNAME"
 expect "kafka: bootstrap" 0 "^127.0.0.1:$KPORT\$" "$KAFKA" bootstrap --name "$KNAME"
 check "kafka: transactional produce, read_committed consume" \
-    kafka_roundtrip "127.0.0.1:$KPORT" 1
+    kafka_roundtrip "127.0.0.1:$KPORT" 1 svc-test
 check "kafka: no topic auto-creation" kafka_no_autocreate "127.0.0.1:$KPORT"
 KDIR=$(tmpdir_of "kafka-$KNAME" 2>/dev/null || echo /nonexistent)
 expect "kafka: stop" 0 "stopped" "$KAFKA" stop --name "$KNAME"
@@ -164,12 +174,12 @@ expect "redis: start" 0 "ready at redis://127.0.0.1:$RPORT" \
 expect "redis: start twice" 0 "already running at redis://127.0.0.1:$RPORT" \
     "$REDIS" start --name "$RNAME" --port "$RPORT"
 expect "redis: status" 0 "running at redis://127.0.0.1:$RPORT" "$REDIS" status --name "$RNAME"
-expect "redis: no persistence" 0 "^\$" redis-cli -h 127.0.0.1 -p "$RPORT" config get save --no-raw
+check "redis: no persistence" redis_no_persistence
 check "redis: write" redis_set
 expect "redis: flushall" 0 "flushed" "$REDIS" flushall --name "$RNAME"
 check "redis: empty after flushall" redis_dbsize_is 0
 check "redis: write again" redis_set
-expect "redis: restart" 0 "ready at" "$REDIS" restart --name "$RNAME"
+expect "redis: restart" 0 "ready at redis://127.0.0.1:$RPORT" "$REDIS" restart --name "$RNAME" --port "$RPORT"
 check "redis: empty after restart" redis_dbsize_is 0
 RDIR=$(tmpdir_of "redis-$RNAME" 2>/dev/null || echo /nonexistent)
 expect "redis: stop" 0 "stopped" "$REDIS" stop --name "$RNAME"
@@ -181,10 +191,10 @@ if ((CLUSTER)); then
     CBS="127.0.0.1:$CPORT,127.0.0.1:$((CPORT + 2)),127.0.0.1:$((CPORT + 4))"
     expect "cluster: start" 0 "ready at $CBS in" \
         "$KAFKA" start --nodes 3 --name "$CNAME" --port "$CPORT"
-    check "cluster: produce and consume, RF 3" kafka_roundtrip "$CBS" 3
+    check "cluster: produce and consume, RF 3" kafka_roundtrip "$CBS" 3 svc-test
     expect "cluster: kill node 2" 0 "node 2 killed" "$KAFKA" kill-node 2 --name "$CNAME"
     expect "cluster: degraded status" 1 "down 2" "$KAFKA" status --name "$CNAME"
-    check "cluster: produce and consume with a node down" kafka_roundtrip "$CBS" 3
+    check "cluster: produce and consume with a node down" kafka_roundtrip "$CBS" 3 svc-test
     expect "cluster: restart node 2" 0 "node 2 ready" "$KAFKA" start-node 2 --name "$CNAME"
     expect "cluster: status" 0 "running at $CBS" "$KAFKA" status --name "$CNAME"
     expect "cluster: stop" 0 "stopped" "$KAFKA" stop --name "$CNAME"
