@@ -15,7 +15,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 # Debian's python3 carries the python3-* test helper packages.
 PYTHON   := /usr/bin/python3
 
-.PHONY: all help deps build run demo test test-e2e unit fuzz clean install format-check docs compose-check
+.PHONY: all help deps build run demo test test-e2e test-cluster unit fuzz clean install format-check docs compose-check
 
 all: build
 
@@ -94,11 +94,17 @@ test-e2e:
 	@$(MAKE) --no-print-directory build
 	@tests/run-all.sh e2e
 
+test-cluster:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build
+	@CAIRN_CLUSTER_WORKFLOWS=$${CAIRN_CLUSTER_WORKFLOWS:-3000} CAIRN_CLUSTER_SECONDS=$${CAIRN_CLUSTER_SECONDS:-60} tests/run-all.sh cluster
+
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "compose: docker-compose.yml is valid"
 
 docs: build
 	$(BUILD)/bin/cairn config-doc > docs/CONFIGURATION.md
+	$(PYTHON) sdk/tools/gen_schemas.py --docs sdk/schemas docs/EVENTS.md
 
 clean:
 	rm -rf $(BUILD)

@@ -978,7 +978,7 @@ cairn_def_t *cairn_def_from_json(const char *json, size_t len, char *errstr,
     }
     if (check_graph(d))
         goto err;
-    if (!(def->canonical = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS))) {
+    if (!(def->canonical = cairn__json_dump(root, NULL))) {
         derr(d, "out of memory");
         goto err;
     }

@@ -66,6 +66,23 @@ void cairn__expr_free(cairn__expr_t *e);
 /* JSON truthiness: null, false, 0, "" , [] and {} are false. */
 int cairn__truthy(const json_t *v);
 
+/* ---- user JSON (json.c) ------------------------------------------------ */
+
+/*
+ * Parses user JSON text (any value, duplicate keys refused). Returns a new
+ * reference; or NULL with *oom = 1 if memory ran out; or NULL with the
+ * reason in why if the text is not acceptable JSON.
+ */
+json_t *cairn__json_parse(const char *text, int *oom, char *why,
+                          size_t whysz);
+
+/*
+ * Compact JSON with sorted keys (any value) — the engine's one canonical
+ * form. Returns malloc'd text (caller frees; length in *lenp if non-NULL),
+ * or NULL on out-of-memory.
+ */
+char *cairn__json_dump(const json_t *v, size_t *lenp);
+
 /* ---- definitions (def.c) ------------------------------------------------ */
 
 typedef enum {

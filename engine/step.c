@@ -86,9 +86,19 @@ static char *dump(st_t *st, const json_t *v) {
     char *s;
     if (!v)
         return NULL;
-    if (!(s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY)))
+    if (!(s = cairn__json_dump(v, NULL)))
         st->oom = 1;
     return s;
+}
+
+/* cairn__json_parse() that records out-of-memory in st. */
+static json_t *parse_user_json(st_t *st, const char *text, char *why,
+                               size_t whysz) {
+    int oom = 0;
+    json_t *v = cairn__json_parse(text, &oom, why, whysz);
+    if (oom)
+        st->oom = 1;
+    return v;
 }
 
 static const char *wf_id(const st_t *st) {
@@ -1054,18 +1064,18 @@ static void on_activity_result(st_t *st) {
     }
     /* Completed: an unusable result fails the attempt, non-retryably. */
     json_t *result = NULL;
-    json_error_t jerr;
-    char why[300];
+    char why[400], jtext[200];
     if (in->result && strlen(in->result) > st->lim.max_payload_bytes) {
         snprintf(why, sizeof(why),
                  "result of %zu bytes exceeds max_payload_bytes (%zu)",
                  strlen(in->result), st->lim.max_payload_bytes);
         goto bad;
     }
-    if (in->result && !(result = json_loads(in->result, JSON_DECODE_ANY |
-                                                            JSON_REJECT_DUPLICATES,
-                                            &jerr))) {
-        snprintf(why, sizeof(why), "result is not valid JSON: %s", jerr.text);
+    if (in->result &&
+        !(result = parse_user_json(st, in->result, jtext, sizeof(jtext)))) {
+        if (st->oom)
+            return;
+        snprintf(why, sizeof(why), "result is not valid JSON: %s", jtext);
         goto bad;
     }
     if (!result)
@@ -1177,7 +1187,7 @@ static int request_ok(st_t *st) {
 static void on_signal(st_t *st) {
     const cairn_event_t *in = st->in;
     json_t *payload = NULL;
-    json_error_t jerr;
+    char jtext[200];
     cairn__ctx_t ctx;
     cairn_event_t *ev;
     const cairn__trans_t *t;
@@ -1197,10 +1207,9 @@ static void on_signal(st_t *st) {
         return;
     }
     if (in->payload &&
-        !(payload = json_loads(in->payload,
-                               JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                               &jerr))) {
-        reject(st, "payload is not valid JSON: %s", jerr.text);
+        !(payload = parse_user_json(st, in->payload, jtext, sizeof(jtext)))) {
+        if (!st->oom)
+            reject(st, "payload is not valid JSON: %s", jtext);
         return;
     }
     if (!payload)
@@ -1282,7 +1291,7 @@ static void on_start(st_t *st) {
                                           : "reject_duplicate";
     const cairn_def_t *def;
     json_t *input = NULL;
-    json_error_t jerr;
+    char jtext[200];
     char reason[300];
     if (!in->request_id || !*in->request_id) {
         reject(st, "missing request_id");
@@ -1325,9 +1334,9 @@ static void on_start(st_t *st) {
         return;
     }
     if (in->input &&
-        !(input = json_loads(in->input, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
-                             &jerr))) {
-        reject(st, "input is not valid JSON: %s", jerr.text);
+        !(input = parse_user_json(st, in->input, jtext, sizeof(jtext)))) {
+        if (!st->oom)
+            reject(st, "input is not valid JSON: %s", jtext);
         return;
     }
     if (running(st)) {

@@ -3,7 +3,7 @@
  *
  * A cairn_wf_t owns one jansson object, the document below; step.c edits it
  * in place (on a private clone, so that a failed step leaves the original
- * untouched). Encoding is json_dumps(JSON_COMPACT | JSON_SORT_KEYS): keys are
+ * untouched). Encoding is compact JSON with sorted keys (cairn__json_dump): keys are
  * sorted and every array is in event order, so equal states encode to equal
  * bytes. Decoding checks the shape fully, so step.c may trust every member.
  *
@@ -206,9 +206,7 @@ char *cairn_wf_encode(const cairn_wf_t *wf, size_t *lenp) {
     char *s;
     if (!wf)
         return NULL;
-    s = json_dumps(wf->doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (s && lenp)
-        *lenp = strlen(s);
+    s = cairn__json_dump(wf->doc, lenp);
     return s;
 }
 
@@ -306,8 +304,7 @@ int64_t cairn_wf_run(const cairn_wf_t *wf) {
 }
 
 char *cairn_wf_vars_json(const cairn_wf_t *wf) {
-    return json_dumps(json_object_get(wf->doc, "vars"),
-                      JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    return cairn__json_dump(json_object_get(wf->doc, "vars"), NULL);
 }
 
 size_t cairn_wf_activity_count(const cairn_wf_t *wf) {

@@ -7,9 +7,9 @@
  * function gets the same idempotency key, and the engine ignores the second
  * result of the same activity attempt.
  *
- * Tasks are polled in rounds of up to worker.concurrency records; the round
- * runs in parallel threads, its results are delivered, then its offsets are
- * committed. cairn_worker_stop() lets the round in flight finish.
+ * Tasks are polled in rounds of up to ROUND_MAX records; a round runs on up
+ * to worker.concurrency threads, its results are delivered, then its offsets
+ * are committed. cairn_worker_stop() lets the round in flight finish.
  */
 #include "cairn.h"
 
@@ -259,6 +259,23 @@ static void dlq(cairn_worker_t *w, const rd_kafka_message_t *m,
              (long long)m->offset, w->t_dlq, reason);
 }
 
+#define ROUND_MAX 256 /* tasks polled, run and committed together */
+
+typedef struct {
+    job_t *jobs;
+    int n;
+    atomic_int next;
+} round_t;
+
+static void *round_worker(void *arg) {
+    round_t *rd = arg;
+    int i;
+    while ((i = atomic_fetch_add(&rd->next, 1)) < rd->n)
+        if (rd->jobs[i].decoded)
+            run_job(&rd->jobs[i]);
+    return NULL;
+}
+
 cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                              size_t errstr_size) {
     cairn_err_t err;
@@ -278,7 +295,7 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                              rd_kafka_err2str(rerr));
     LOG_INFO("worker on %s with %zu activities, concurrency %d", w->t_tasks,
              w->nregs, w->concurrency);
-    job_t *jobs = calloc((size_t)w->concurrency, sizeof(*jobs));
+    job_t *jobs = calloc(ROUND_MAX, sizeof(*jobs));
     pthread_t *th = calloc((size_t)w->concurrency, sizeof(*th));
     if (!jobs || !th) {
         free(jobs);
@@ -295,76 +312,61 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                              rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
             } else {
-                jobs[n].w = w;
-                jobs[n].msg = m;
-                n++;
+                char why[512];
+                job_t *j = &jobs[n++];
+                memset(j, 0, sizeof(*j));
+                j->w = w;
+                j->msg = m;
+                if (cairn_kafka_decode(m, &j->task, why, sizeof(why)) ||
+                    j->task.type != CAIRN_EV_ACTIVITY_TASK) {
+                    dlq(w, m, j->task.type ? "not an ActivityTask" : why);
+                    cairn_event_clear(&j->task);
+                } else {
+                    j->decoded = 1;
+                }
             }
-            m = n < w->concurrency ? rd_kafka_consumer_poll(w->consumer, 0)
-                                   : NULL;
+            m = n < ROUND_MAX ? rd_kafka_consumer_poll(w->consumer, 0) : NULL;
         }
         if (!n)
             continue;
-        int started = 0;
-        for (int i = 0; i < n; i++) {
-            char why[512];
-            job_t *j = &jobs[i];
-            memset(&j->task, 0, sizeof(j->task));
-            memset(&j->result, 0, sizeof(j->result));
-            j->decoded = 0;
-            if (cairn_kafka_decode(j->msg, &j->task, why, sizeof(why)) ||
-                j->task.type != CAIRN_EV_ACTIVITY_TASK) {
-                dlq(w, j->msg, j->task.type ? "not an ActivityTask" : why);
-                cairn_event_clear(&j->task);
-                continue;
-            }
-            j->decoded = 1;
-            if (n == 1 || pthread_create(&th[i], NULL, run_job, j)) {
-                run_job(j);
-                j->decoded = 2; /* ran inline */
-            } else {
+        /* Run the round on up to `concurrency` threads pulling jobs. */
+        round_t rd = {jobs, n, 0};
+        int nth = n < w->concurrency ? n : w->concurrency, started = 0;
+        for (int i = 1; i < nth; i++)
+            if (!pthread_create(&th[started], NULL, round_worker, &rd))
                 started++;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            job_t *j = &jobs[i];
-            if (j->decoded == 1)
-                pthread_join(th[i], NULL);
-            if (j->decoded)
-                produce_result(w, &j->result);
-        }
-        (void)started;
+        round_worker(&rd);
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        for (int i = 0; i < n; i++)
+            if (jobs[i].decoded)
+                produce_result(w, &jobs[i].result);
         /* Deliver every result of the round before committing its offsets. */
         int before = w->failed_deliveries;
         rd_kafka_flush(w->producer, 30000);
-        if (w->failed_deliveries == before &&
-            rd_kafka_outq_len(w->producer) == 0) {
-            rd_kafka_topic_partition_list_t *offs =
-                rd_kafka_topic_partition_list_new(n);
-            for (int i = 0; i < n; i++)
-                rd_kafka_topic_partition_list_add(offs, w->t_tasks,
-                                                  jobs[i].msg->partition)
-                    ->offset = jobs[i].msg->offset + 1;
-            rd_kafka_commit(w->consumer, offs, 0);
-            rd_kafka_topic_partition_list_destroy(offs);
+        int ok = w->failed_deliveries == before &&
+                 rd_kafka_outq_len(w->producer) == 0;
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < n; i++) {
+            /* ok: highest offset + 1 per partition; else the lowest. */
+            int32_t p = jobs[i].msg->partition;
+            int64_t o = jobs[i].msg->offset + (ok ? 1 : 0);
+            rd_kafka_topic_partition_t *tp =
+                rd_kafka_topic_partition_list_find(l, w->t_tasks, p);
+            if (!tp)
+                rd_kafka_topic_partition_list_add(l, w->t_tasks, p)->offset = o;
+            else if (ok ? o > tp->offset : o < tp->offset)
+                tp->offset = o;
+        }
+        if (ok) {
+            rd_kafka_commit(w->consumer, l, 1 /* async */);
         } else {
             /* Results lost: rewind so the round runs again. */
-            rd_kafka_topic_partition_list_t *l =
-                rd_kafka_topic_partition_list_new(n);
-            for (int i = 0; i < n; i++) {
-                rd_kafka_topic_partition_t *tp =
-                    rd_kafka_topic_partition_list_find(l, w->t_tasks,
-                                                       jobs[i].msg->partition);
-                if (!tp)
-                    rd_kafka_topic_partition_list_add(l, w->t_tasks,
-                                                      jobs[i].msg->partition)
-                        ->offset = jobs[i].msg->offset;
-                else if (jobs[i].msg->offset < tp->offset)
-                    tp->offset = jobs[i].msg->offset;
-            }
             rd_kafka_seek_partitions(w->consumer, l, 5000);
-            rd_kafka_topic_partition_list_destroy(l);
             LOG_WARN("results of %d task(s) not delivered; re-running them", n);
         }
+        rd_kafka_topic_partition_list_destroy(l);
         for (int i = 0; i < n; i++) {
             cairn_event_clear(&jobs[i].task);
             cairn_event_clear(&jobs[i].result);

@@ -4,16 +4,33 @@
 # summed over the suites' own closing lines). Each suite's output is shown
 # and kept in build/tests/logs/SUITE.log. Exit status 1 if any suite failed.
 #
-# Suites: unit fuzz schemas services compose e2e
+# Suites: unit fuzz schemas docs services compose e2e cluster
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 LOGS=build/tests/logs
 mkdir -p "$LOGS"
 
-all=(unit fuzz schemas services compose e2e)
+all=(unit fuzz schemas docs services compose e2e cluster)
 suites=("$@")
 ((${#suites[@]})) || suites=("${all[@]}")
+
+# Generated docs must match what generates them.
+check_docs() {
+    local p=0 f=0
+    if build/bin/cairn config-doc | diff -q - docs/CONFIGURATION.md >/dev/null; then
+        p=$((p + 1))
+    else
+        echo "docs/CONFIGURATION.md is stale: run make docs"; f=$((f + 1))
+    fi
+    if $PY sdk/tools/gen_schemas.py --docs sdk/schemas /dev/stdout | diff -q - docs/EVENTS.md >/dev/null; then
+        p=$((p + 1))
+    else
+        echo "docs/EVENTS.md is stale: run make docs"; f=$((f + 1))
+    fi
+    echo "docs: $p passed, $f failed"
+    ((f == 0))
+}
 
 run_suite() {
     case $1 in
@@ -23,7 +40,10 @@ run_suite() {
         services) tests/deploy/test_services.sh ;;
         compose) docker-compose -f docker-compose.yml config -q &&
             echo "compose: 1 passed, 0 failed" ;;
+        docs) check_docs ;;
         e2e) $PY -m pytest -v -p no:cacheprovider tests/e2e ;;
+        cluster) $PY tests/cluster/chaos.py --workflows "${CAIRN_CLUSTER_WORKFLOWS:-800}" \
+            --duration "${CAIRN_CLUSTER_SECONDS:-30}" ;;
         *) echo "unknown suite $1"; return 2 ;;
     esac
 }

@@ -865,6 +865,121 @@ static void test_limits(void **state) {
     cairn_registry_destroy(reg);
 }
 
+static void test_child_failure_and_custom_id(void **state) {
+    (void)state;
+    const char *parent =
+        "{\"type\":\"par\",\"version\":1,\"initial\":\"run\",\"states\":["
+        "{\"name\":\"run\",\"on_enter\":[{\"child\":{\"id\":\"c\","
+        "\"workflow_type\":\"kid\",\"workflow_id\":\"$.vars.cid\","
+        "\"parent_close_policy\":\"request_cancel\"}},{\"sleep_ms\":10}],"
+        "\"on\":[{\"event\":\"child_completed\",\"target\":\"end\"},"
+        "{\"event\":\"timer_fired\",\"target\":\"end\"}]}," END_OK "]}";
+    const char *kid =
+        "{\"type\":\"kid\",\"version\":1,\"initial\":\"a\",\"states\":["
+        "{\"name\":\"a\",\"on_enter\":[{\"activity\":\"w\",\"retry\":{"
+        "\"maximum_attempts\":1}}],\"on\":[{\"event\":"
+        "\"activity_completed\",\"target\":\"end\"}]}," END_OK "]}";
+    cairn_registry_t *reg = reg_with(parent);
+    reg_add(reg, kid);
+    cairn_wf_t *p = NULL, *k = NULL;
+    cairn_outputs_t out;
+    cairn_event_t in, fwd;
+    cairn_outputs_init(&out);
+    in = ev_start("p", "r1", "par", "{\"cid\":\"kid-7\"}", 0);
+    step_ok(reg, &p, &in, &out);
+    const cairn_event_t *sw = find_out(&out, CAIRN_EV_START_WORKFLOW);
+    assert_string_equal(sw->workflow_id, "kid-7");
+    assert_int_equal(cairn_event_copy(&fwd, sw), 0);
+    step_ok(reg, &k, &fwd, &out);
+    cairn_event_clear(&fwd);
+    /* The child fails (no retries, no transition): the parent hears it and,
+     * with no child_failed transition, fails with the child's error. */
+    in = ev_failed("kid-7", "w", 1, "Broken", "gear", 1);
+    step_ok(reg, &k, &in, &out);
+    expect_outs(&out,
+                "history ActivityFailed seq=3 workflow_id=kid-7 activity_id=w "
+                "attempt=1 error_type=Broken error_message=gear\n"
+                "history WorkflowFailed seq=4 workflow_id=kid-7 "
+                "error_type=Broken error_message=activity 'w' failed after 1 "
+                "attempt(s): gear\n"
+                "events ActivityFailed workflow_id=p activity_id=child:kid-7 "
+                "attempt=1 error_type=ChildFailed error_message=Broken: "
+                "activity 'w' failed after 1 attempt(s): gear "
+                "non_retryable=1\n");
+    assert_int_equal(cairn_event_copy(&fwd, &out.v[2].ev), 0);
+    step_ok(reg, &p, &fwd, &out);
+    cairn_event_clear(&fwd);
+    assert_string_equal(find_out(&out, CAIRN_EV_WORKFLOW_FAILED)->error_type,
+                        "ChildFailed");
+    cairn_wf_destroy(p);
+    cairn_wf_destroy(k);
+
+    /* Leaving the state releases the child per its policy (cancel). */
+    p = NULL;
+    in = ev_start("p", "r1", "par", "{\"cid\":\"kid-8\"}", 0);
+    step_ok(reg, &p, &in, &out);
+    in = ev_fired("p", "run.sleep", 1, 10, 10);
+    step_ok(reg, &p, &in, &out);
+    expect_outs(&out,
+                "history TimerFired seq=4 workflow_id=p timer_id=run.sleep "
+                "generation=1 fire_at_ms=10\n"
+                "events CancelWorkflow workflow_id=kid-8 "
+                "request_id=p:child:kid-8:cancel reason=parent workflow left "
+                "the state that started the child\n"
+                "history WorkflowCompleted seq=5 workflow_id=p "
+                "result={\"cid\":\"kid-8\"}\n");
+    cairn_wf_destroy(p);
+
+    /* A workflow_id that is not a string fails the parent. */
+    p = NULL;
+    in = ev_start("p", "r1", "par", "{\"cid\":5}", 0);
+    step_ok(reg, &p, &in, &out);
+    assert_string_equal(find_out(&out, CAIRN_EV_WORKFLOW_FAILED)->error_type,
+                        "InvalidChildWorkflowId");
+    cairn_wf_destroy(p);
+    cairn_outputs_free(&out);
+    cairn_registry_destroy(reg);
+}
+
+static void test_compensation_failure(void **state) {
+    (void)state;
+    const char *def =
+        "{\"type\":\"cf\",\"version\":1,\"initial\":\"a\","
+        "\"retry\":{\"maximum_attempts\":1},\"states\":["
+        "{\"name\":\"a\",\"on_enter\":[{\"activity\":\"x\","
+        "\"compensation\":{\"activity\":\"undo_x\",\"retry\":{"
+        "\"maximum_attempts\":2,\"initial_interval_ms\":1}}}],"
+        "\"on\":[{\"event\":\"activity_completed\",\"target\":\"c\"}]},"
+        "{\"name\":\"c\",\"on_enter\":[{\"compensate\":true}],"
+        "\"on\":[{\"event\":\"compensation_completed\",\"target\":"
+        "\"end\"}]}," END_OK "]}";
+    cairn_registry_t *reg = reg_with(def);
+    cairn_wf_t *wf = NULL;
+    cairn_outputs_t out;
+    cairn_event_t in;
+    cairn_outputs_init(&out);
+    in = ev_start("f", "r1", "cf", NULL, 0);
+    step_ok(reg, &wf, &in, &out);
+    in = ev_done("f", "x", 1, NULL, 1);
+    step_ok(reg, &wf, &in, &out);
+    assert_string_equal(find_out(&out, CAIRN_EV_ACTIVITY_TASK)->activity_id,
+                        "undo:x");
+    /* Compensations retry with their own policy. */
+    in = ev_failed("f", "undo:x", 1, "E", "m", 2);
+    step_ok(reg, &wf, &in, &out);
+    assert_string_equal(find_out(&out, CAIRN_EV_TIMER_STARTED)->timer_id,
+                        "retry:undo:x");
+    in = ev_fired("f", "retry:undo:x", 1, 3, 3);
+    step_ok(reg, &wf, &in, &out);
+    in = ev_failed("f", "undo:x", 2, "E", "m", 4);
+    step_ok(reg, &wf, &in, &out);
+    assert_string_equal(find_out(&out, CAIRN_EV_WORKFLOW_FAILED)->error_type,
+                        "CompensationFailed");
+    cairn_outputs_free(&out);
+    cairn_wf_destroy(wf);
+    cairn_registry_destroy(reg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_backoff_timeouts),
@@ -882,6 +997,8 @@ int main(void) {
         cmocka_unit_test(test_continue_as_new),
         cmocka_unit_test(test_execution_timeout),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_child_failure_and_custom_id),
+        cmocka_unit_test(test_compensation_failure),
     };
     return cmocka_run_group_tests_name("engine_flow", tests, NULL, NULL);
 }

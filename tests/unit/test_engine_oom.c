@@ -1,0 +1,139 @@
+/*
+ * test_engine_oom.c — step() atomicity under allocation failure. Every
+ * jansson allocation of a step is made to fail in turn (json_set_alloc_funcs);
+ * each time the step must either return CAIRN_ERR_NOMEM with *wf and the
+ * output list exactly as before, or succeed with exactly the outputs and
+ * state of an undisturbed run (a swallowed failure must not change results).
+ */
+#include <jansson.h>
+
+#include "test_engine_helpers.h"
+
+static long alloc_count, fail_at;
+
+static void *counting_malloc(size_t n) {
+    if (++alloc_count == fail_at)
+        return NULL;
+    return malloc(n);
+}
+
+static const char *DEF =
+    "{\"type\":\"o\",\"version\":1,\"initial\":\"a\",\"on_cancel\":\"undo\","
+    "\"execution_timeout_ms\":100000,\"states\":["
+    "{\"name\":\"a\",\"on_enter\":[{\"activity\":\"one\",\"input\":{\"x\":"
+    "\"$.vars.x\",\"k\":[1,\"$.input\"]},\"compensation\":{\"activity\":"
+    "\"u\",\"input\":\"$.result\"},\"timeouts\":{\"start_to_close_ms\":9}},"
+    "{\"sleep_ms\":50}],"
+    "\"on\":[{\"event\":\"activity_completed\",\"when\":\"$.result.n > 1\","
+    "\"assign\":{\"r\":\"$.result\",\"d.e\":\"$.result.n\"},\"target\":"
+    "\"b\"},{\"event\":\"activity_failed\",\"target\":\"undo\"}]},"
+    "{\"name\":\"b\",\"on_enter\":[{\"wait_signal\":{\"name\":\"go\","
+    "\"timeout_ms\":5}}],\"on\":[{\"event\":\"signal_received\",\"signal\":"
+    "\"go\",\"when\":\"$.payload.ok\",\"target\":\"c\"},{\"event\":"
+    "\"signal_timeout\",\"signal\":\"go\",\"target\":\"undo\"}]},"
+    "{\"name\":\"c\",\"on_enter\":[{\"continue_as_new\":{\"input\":{\"x\":"
+    "\"$.vars.r\"}}}]},"
+    "{\"name\":\"undo\",\"on_enter\":[{\"compensate\":true}],\"on\":[{"
+    "\"event\":\"compensation_completed\",\"target\":\"gone\"}]},"
+    "{\"name\":\"gone\",\"on_enter\":[{\"cancel\":{}}]}]}";
+
+/* Runs in on *wf under every single-allocation failure, then for real. */
+static void step_oom(const cairn_registry_t *reg, cairn_wf_t **wf,
+                     const cairn_event_t *in) {
+    char err[256];
+    cairn_outputs_t good, out;
+    cairn_wf_t *copy = *wf ? cairn_wf_clone(*wf) : NULL;
+    char *before = *wf ? encode(*wf) : NULL;
+    cairn_outputs_init(&good);
+    /* The undisturbed run, counting allocations. */
+    alloc_count = 0;
+    fail_at = -1;
+    json_set_alloc_funcs(counting_malloc, free);
+    assert_int_equal(cairn_engine_step(reg, NULL, &copy, in, &good, err,
+                                       sizeof(err)),
+                     CAIRN_ERR_OK);
+    json_set_alloc_funcs(malloc, free);
+    long total = alloc_count;
+    char *want_out = outs_text(&good);
+    char *want_state = copy ? encode(copy) : NULL;
+    cairn_wf_destroy(copy);
+    assert_true(total > 0);
+    for (long k = 1; k <= total; k++) {
+        cairn_wf_t *w = *wf ? cairn_wf_clone(*wf) : NULL;
+        cairn_outputs_init(&out);
+        alloc_count = 0;
+        fail_at = k;
+        json_set_alloc_funcs(counting_malloc, free);
+        cairn_err_t rc = cairn_engine_step(reg, NULL, &w, in, &out, err,
+                                           sizeof(err));
+        json_set_alloc_funcs(malloc, free);
+        if (rc == CAIRN_ERR_NOMEM) {
+            assert_int_equal(out.n, 0);
+            assert_false(out.state_changed);
+            if (before) {
+                char *now = encode(w);
+                assert_string_equal(now, before);
+                free(now);
+            } else {
+                assert_null(w);
+            }
+        } else {
+            assert_int_equal(rc, CAIRN_ERR_OK);
+            char *got = outs_text(&out);
+            if (strcmp(got, want_out))
+                fail_msg("allocation %ld of %ld failed silently:\n%s\nvs\n%s",
+                         k, total, got, want_out);
+            free(got);
+            if (want_state) {
+                char *now = encode(w);
+                assert_string_equal(now, want_state);
+                free(now);
+            }
+        }
+        cairn_outputs_free(&out);
+        cairn_wf_destroy(w);
+    }
+    free(want_out);
+    free(want_state);
+    free(before);
+    cairn_outputs_free(&good);
+    /* Advance for real. */
+    cairn_outputs_init(&out);
+    step_ok(reg, wf, in, &out);
+    cairn_outputs_free(&out);
+}
+
+static void test_oom_atomic(void **state) {
+    (void)state;
+    cairn_registry_t *reg = reg_with(DEF);
+    cairn_wf_t *wf = NULL;
+    cairn_event_t in;
+    in = ev_start("m", "r1", "o", "{\"x\":[1,{\"y\":2}]}", 0);
+    step_oom(reg, &wf, &in);
+    in = ev_failed("m", "one", 1, "E", "m", 1);
+    step_oom(reg, &wf, &in);
+    in = ev_fired("m", "retry:one", 4, 1001, 1001);
+    step_oom(reg, &wf, &in);
+    in = ev_done("m", "one", 2, "{\"n\":5}", 1002);
+    step_oom(reg, &wf, &in);
+    in = ev_signal("m", "s1", "go", "{\"ok\":false}", 1003);
+    step_oom(reg, &wf, &in);
+    in = ev_signal("m", "s2", "go", "{\"ok\":true}", 1004);
+    step_oom(reg, &wf, &in);
+    assert_int_equal(cairn_wf_run(wf), 2);
+    /* The new run's saga is empty: the cancel path ends at once. */
+    in = ev_req(CAIRN_EV_CANCEL_WORKFLOW, "m", "c1", "x", 1005);
+    step_oom(reg, &wf, &in);
+    in = ev_req(CAIRN_EV_TERMINATE_WORKFLOW, "m", "t1", "x", 1006);
+    step_oom(reg, &wf, &in); /* closed: to the DLQ */
+    assert_int_equal(cairn_wf_status(wf), CAIRN_WF_CANCELED);
+    cairn_wf_destroy(wf);
+    cairn_registry_destroy(reg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oom_atomic),
+    };
+    return cmocka_run_group_tests_name("engine_oom", tests, NULL, NULL);
+}
