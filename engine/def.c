@@ -894,10 +894,14 @@ cairn_def_t *cairn_def_from_json(const char *json, size_t len, char *errstr,
         derr(d, "no definition");
         return NULL;
     }
+    memset(&jerr, 0, sizeof(jerr));
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        derr(d, "invalid JSON at line %d column %d: %s", jerr.line,
-             jerr.column, jerr.text);
+        if (cairn__json_refused_for_memory(json, len, &jerr))
+            derr(d, "out of memory");
+        else
+            derr(d, "invalid JSON at line %d column %d: %s", jerr.line,
+                 jerr.column, jerr.text);
         return NULL;
     }
     if (!(d->ids = json_object()) || !(def = calloc(1, sizeof(*def)))) {

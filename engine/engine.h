@@ -9,8 +9,10 @@
  *  - The same registry, state and event give byte-identical outputs and a
  *    byte-identical encoded state (cairn_wf_encode()).
  *  - step() never fails on bad input: a request it cannot apply becomes a
- *    Rejected output (into history if the workflow exists, else to the DLQ);
- *    a duplicate becomes no output at all. Only CAIRN_ERR_NOMEM (or INTERNAL)
+ *    Rejected output (into history if the workflow is running, else to the
+ *    DLQ: a closed run's history ends with its terminal event); a duplicate
+ *    or stale input becomes no output at all (docs/WORKFLOWS.md has the
+ *    table). Only CAIRN_ERR_NOMEM (or INTERNAL)
  *    is returned as an error, and then *wf and the outputs are unchanged.
  */
 #ifndef CAIRN_ENGINE_H
@@ -85,6 +87,13 @@ char *cairn_wf_encode(const cairn_wf_t *wf, size_t *lenp);
 /* Inverse of cairn_wf_encode(). NULL with errstr on malformed input. */
 cairn_wf_t *cairn_wf_decode(const char *data, size_t len, char *errstr,
                             size_t errstr_size);
+/*
+ * cairn_wf_decode() that tells why: CAIRN_ERR_OK (*wfp set, caller
+ * destroys), CAIRN_ERR_DECODE (malformed: the record is bad) or
+ * CAIRN_ERR_NOMEM (the record may be fine; retry), with *wfp NULL.
+ */
+cairn_err_t cairn_wf_load(const char *data, size_t len, cairn_wf_t **wfp,
+                          char *errstr, size_t errstr_size);
 cairn_wf_t *cairn_wf_clone(const cairn_wf_t *wf);
 void cairn_wf_destroy(cairn_wf_t *wf);
 

@@ -76,6 +76,15 @@ int cairn__truthy(const json_t *v);
 json_t *cairn__json_parse(const char *text, int *oom, char *why,
                           size_t whysz);
 
+/* 1 if text is one syntactically valid JSON value (RFC 8259). */
+int cairn__json_syntax_ok(const char *text);
+/*
+ * After json_loadb(data, len) failed with jerr (which the caller zeroed
+ * before the call): 1 if it failed for lack of memory (the text is valid
+ * JSON), 0 if the text is not acceptable.
+ */
+int cairn__json_refused_for_memory(const char *data, size_t len,
+                                   const json_error_t *jerr);
 /*
  * Compact JSON with sorted keys (any value) — the engine's one canonical
  * form. Returns malloc'd text (caller frees; length in *lenp if non-NULL),

@@ -33,6 +33,24 @@ static void ws(scan_t *s) {
 
 static int value(scan_t *s);
 
+/* Reads the 4 hex digits of a \\u escape; -1 if malformed. */
+static long hex4(scan_t *s) {
+    long v = 0;
+    for (int i = 0; i < 4; i++, s->p++) {
+        unsigned char c = *s->p;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v = v * 16 + (c - 'A' + 10);
+        else
+            return -1;
+    }
+    return v;
+}
+
+/* A string; like jansson, refuses unpaired UTF-16 surrogate escapes. */
 static int string(scan_t *s) {
     s->p++; /* opening quote */
     for (;;) {
@@ -42,15 +60,23 @@ static int string(scan_t *s) {
         s->p++;
         if (c == '"')
             return 1;
-        if (c == '\\') {
-            c = *s->p++;
-            if (c == 'u') {
-                for (int i = 0; i < 4; i++, s->p++)
-                    if (!strchr("0123456789abcdefABCDEF", *s->p) || !*s->p)
-                        return 0;
-            } else if (!c || !strchr("\"\\/bfnrt", c)) {
+        if (c != '\\')
+            continue;
+        c = *s->p++;
+        if (c == 'u') {
+            long u = hex4(s);
+            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
                 return 0;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (s->p[0] != '\\' || s->p[1] != 'u')
+                    return 0;
+                s->p += 2;
+                u = hex4(s);
+                if (u < 0xDC00 || u > 0xDFFF)
+                    return 0;
             }
+        } else if (!c || !strchr("\"\\/bfnrt", c)) {
+            return 0;
         }
     }
 }
@@ -138,8 +164,11 @@ static int value(scan_t *s) {
     }
 }
 
-/* 1 if text is one syntactically valid JSON value (RFC 8259). */
-static int syntax_ok(const char *text) {
+/*
+ * 1 if text is one syntactically valid JSON value (RFC 8259) that jansson's
+ * lexer accepts too (paired surrogate escapes).
+ */
+int cairn__json_syntax_ok(const char *text) {
     scan_t s = {(const unsigned char *)text, 0};
     if (!value(&s))
         return 0;
@@ -152,9 +181,14 @@ json_t *cairn__json_parse(const char *text, int *oom, char *why,
     json_error_t jerr;
     json_t *v;
     *oom = 0;
+    memset(&jerr, 0, sizeof(jerr)); /* not every failure sets the code */
     v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (v)
         return v;
+    if (!jerr.text[0]) { /* only allocation failures leave no message */
+        *oom = 1;
+        return NULL;
+    }
     switch (json_error_code(&jerr)) {
     case json_error_duplicate_key:
     case json_error_numeric_overflow:
@@ -163,7 +197,7 @@ json_t *cairn__json_parse(const char *text, int *oom, char *why,
     case json_error_invalid_utf8:
     case json_error_null_byte_in_key: break;
     default:
-        if (syntax_ok(text)) {
+        if (cairn__json_syntax_ok(text)) {
             *oom = 1;
             return NULL;
         }
@@ -173,6 +207,33 @@ json_t *cairn__json_parse(const char *text, int *oom, char *why,
     else
         snprintf(why, whysz, "syntax error");
     return NULL;
+}
+
+int cairn__json_refused_for_memory(const char *data, size_t len,
+                                   const json_error_t *jerr) {
+    char *copy;
+    int ok;
+    if (!jerr->text[0]) /* zeroed by the caller; only OOM leaves it empty */
+        return 1;
+    switch (json_error_code(jerr)) {
+    case json_error_out_of_memory: return 1;
+    case json_error_duplicate_key:
+    case json_error_numeric_overflow:
+    case json_error_stack_overflow:
+    case json_error_null_character:
+    case json_error_invalid_utf8:
+    case json_error_null_byte_in_key: return 0;
+    default: break;
+    }
+    if (memchr(data, '\0', len))
+        return 0;
+    if (!(copy = malloc(len + 1)))
+        return 1;
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    ok = cairn__json_syntax_ok(copy);
+    free(copy);
+    return ok;
 }
 
 char *cairn__json_dump(const json_t *v, size_t *lenp) {

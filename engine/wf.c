@@ -210,30 +210,38 @@ char *cairn_wf_encode(const cairn_wf_t *wf, size_t *lenp) {
     return s;
 }
 
-cairn_wf_t *cairn_wf_decode(const char *data, size_t len, char *errstr,
-                            size_t errstr_size) {
+cairn_err_t cairn_wf_load(const char *data, size_t len, cairn_wf_t **wfp,
+                          char *errstr, size_t errstr_size) {
     json_error_t jerr;
     char msg[256];
     json_t *doc;
-    if (!data) {
-        cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE, "no data");
-        return NULL;
-    }
+    *wfp = NULL;
+    if (!data)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE, "no data");
+    memset(&jerr, 0, sizeof(jerr));
     if (!(doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr))) {
-        cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
-                      "workflow state: invalid JSON at column %d: %s",
-                      jerr.column, jerr.text);
-        return NULL;
+        if (cairn__json_refused_for_memory(data, len, &jerr))
+            return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
+                                 "out of memory");
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
+                             "workflow state: invalid JSON at column %d: %s",
+                             jerr.column, jerr.text);
     }
     if (cairn__wf_check(doc, msg, sizeof(msg))) {
-        cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
-                      "workflow %s", msg);
         json_decref(doc);
-        return NULL;
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
+                             "workflow %s", msg);
     }
-    cairn_wf_t *wf = cairn__wf_wrap(doc);
-    if (!wf)
-        cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "out of memory");
+    if (!(*wfp = cairn__wf_wrap(doc)))
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
+                             "out of memory");
+    return CAIRN_ERR_OK;
+}
+
+cairn_wf_t *cairn_wf_decode(const char *data, size_t len, char *errstr,
+                            size_t errstr_size) {
+    cairn_wf_t *wf;
+    cairn_wf_load(data, len, &wf, errstr, errstr_size);
     return wf;
 }
 

@@ -423,14 +423,9 @@ static void terminal_of(cairn_shard_t *shard, const char *id,
 /* After a commit: timers, visibility and history offsets into Redis. */
 static void index_batch(cairn_shard_t *shard) {
     cairn_index_t *ix = shard->ix;
-    for (size_t i = 0; i < shard->ntouched; i++) {
-        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
-        const char *result, *error;
-        if (!wf)
-            continue;
-        terminal_of(shard, shard->touched[i].id, &result, &error);
-        cairn_index_workflow(ix, wf, shard->touched[i].prev, result, error);
-    }
+    /* Order matters: Redis applies one connection's commands in order, so a
+     * reader that sees a workflow's new status (or the close notification)
+     * also sees every history offset and timer of the same batch. */
     for (size_t i = 0; i < shard->nhist; i++) {
         cairn_event_t *e = &shard->hist[i].ev;
         if (shard->hist[i].offset >= 0)
@@ -443,6 +438,14 @@ static void index_batch(cairn_shard_t *shard) {
                  e->type == CAIRN_EV_TIMER_CANCELED)
             cairn_index_timer_del(ix, e->workflow_id, e->timer_id,
                                   e->generation);
+    }
+    for (size_t i = 0; i < shard->ntouched; i++) {
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
+        const char *result, *error;
+        if (!wf)
+            continue;
+        terminal_of(shard, shard->touched[i].id, &result, &error);
+        cairn_index_workflow(ix, wf, shard->touched[i].prev, result, error);
     }
     if (cairn_index_flush(ix))
         shard->node->stats.redis_errors++;
@@ -624,18 +627,24 @@ static int take_ownership(cairn_shard_t *shard) {
 
 static void *run(void *arg) {
     cairn_shard_t *shard = arg;
+    int64_t repair_every =
+        cairn_conf_int(shard->node->conf, "timers.repair.interval.ms");
     if (take_ownership(shard))
         return NULL;
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard owned");
+    int64_t next_repair = mono_ms() + repair_every;
     for (;;) {
         int stop = take_batch(shard);
         if (stop == 2 || (stop == 1 && !shard->nbatch))
             break;
-        if (!shard->nbatch) {
-            if (cairn_index_should_retry(shard->ix))
-                repair_index(shard);
-            continue;
+        /* Redis back after an outage, or the periodic drift repair (Redis
+         * may have lost data without the connection dropping). */
+        if (cairn_index_should_retry(shard->ix) || mono_ms() >= next_repair) {
+            repair_index(shard);
+            next_repair = mono_ms() + repair_every;
         }
+        if (!shard->nbatch)
+            continue;
         txn_result_t r;
         while ((r = run_batch(shard)) == TXN_ABORTED) {
             shard->node->stats.aborts++;

@@ -127,6 +127,30 @@ static void test_oom_atomic(void **state) {
     in = ev_req(CAIRN_EV_TERMINATE_WORKFLOW, "m", "t1", "x", 1006);
     step_oom(reg, &wf, &in); /* closed: to the DLQ */
     assert_int_equal(cairn_wf_status(wf), CAIRN_WF_CANCELED);
+    /* Decoding a valid state under allocation failure: NOMEM, never DECODE. */
+    char *enc = encode(wf), err[256];
+    long total;
+    cairn_wf_t *back;
+    alloc_count = 0;
+    fail_at = -1;
+    json_set_alloc_funcs(counting_malloc, free);
+    assert_int_equal(cairn_wf_load(enc, strlen(enc), &back, err, sizeof(err)),
+                     CAIRN_ERR_OK);
+    json_set_alloc_funcs(malloc, free);
+    total = alloc_count;
+    cairn_wf_destroy(back);
+    for (long k = 1; k <= total; k++) {
+        alloc_count = 0;
+        fail_at = k;
+        json_set_alloc_funcs(counting_malloc, free);
+        cairn_err_t rc = cairn_wf_load(enc, strlen(enc), &back, err,
+                                       sizeof(err));
+        json_set_alloc_funcs(malloc, free);
+        if (rc != CAIRN_ERR_OK && rc != CAIRN_ERR_NOMEM)
+            fail_msg("allocation %ld of %ld: %s", k, total, err);
+        cairn_wf_destroy(back);
+    }
+    free(enc);
     cairn_wf_destroy(wf);
     cairn_registry_destroy(reg);
 }

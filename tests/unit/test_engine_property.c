@@ -8,9 +8,10 @@
  * pending timers, and every TimerStarted is matched by a TimerFired or
  * TimerCanceled once the run is closed.
  *
- * CAIRN_PROPERTY_RUNS (default 150) and CAIRN_PROPERTY_SEED (default 1)
+ * CAIRN_PROPERTY_RUNS (default 100) and CAIRN_PROPERTY_SEED (default 1)
  * control the walk; a failure prints the seed and workflow number.
  */
+#include "internal.h"
 #include "test_engine_helpers.h"
 
 static uint64_t rng;
@@ -134,7 +135,7 @@ static void test_random_walk(void **state) {
     (void)state;
     cairn_registry_t *reg = reg_with(DEF);
     const char *e = getenv("CAIRN_PROPERTY_RUNS");
-    int runs = e ? atoi(e) : 150;
+    int runs = e ? atoi(e) : 100;
     e = getenv("CAIRN_PROPERTY_SEED");
     uint64_t seed = e ? strtoull(e, NULL, 10) : 1;
     static hist_t h;
@@ -213,9 +214,45 @@ static void test_random_walk(void **state) {
     cairn_registry_destroy(reg);
 }
 
+/*
+ * With memory available, user JSON is never classified as out-of-memory:
+ * random short texts over a JSON-ish alphabet (escapes, surrogates, numbers,
+ * keywords) are either accepted or refused with a reason.
+ */
+static void test_json_classifier(void **state) {
+    (void)state;
+    static const char *const atoms[] = {
+        "{", "}", "[", "]", "\"", ",", ":", "\\", "\\u", "d800", "DC00",
+        "0041", "0000", "0", "1", "-", "+", ".", "e", "E", "true", "false",
+        "null", " ", "\"a\"", "\\n", "\xc3\xa9", "\xff", "9999999999999999999",
+        "1e999", "\"k\":"};
+    const size_t natoms = sizeof(atoms) / sizeof(atoms[0]);
+    size_t accepted = 0;
+    rng = 12345;
+    for (int i = 0; i < 200000; i++) {
+        char text[256] = "";
+        int n = 1 + pick(8);
+        for (int k = 0; k < n; k++)
+            strcat(text, atoms[pick((int)natoms)]);
+        int oom = 1;
+        char why[200] = "";
+        json_t *v = cairn__json_parse(text, &oom, why, sizeof(why));
+        if (oom)
+            fail_msg("'%s' classified as out of memory", text);
+        if (v)
+            accepted++;
+        else if (!why[0])
+            fail_msg("'%s' refused without a reason", text);
+        json_decref(v);
+    }
+    print_message("json classifier: %zu of 200000 accepted\n", accepted);
+    assert_true(accepted > 100);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_walk),
+        cmocka_unit_test(test_json_classifier),
     };
     return cmocka_run_group_tests_name("engine_property", tests, NULL, NULL);
 }
