@@ -26,18 +26,33 @@
 #define BACKLOG_PAUSE 20000
 #define BACKLOG_RESUME 2000
 
-static void release_all(cairn_node_t *node, int commit) {
+static void drop_parked(cairn_node_t *node) {
+    for (int p = 0; p < node->partitions; p++) {
+        cairn_shard_destroy(node->parked[p]);
+        node->parked[p] = NULL;
+    }
+}
+
+/* mode: 0 abandon (lost), 1 commit and free, 2 commit and park. */
+static void release_all(cairn_node_t *node, int mode) {
     for (int p = 0; p < node->partitions; p++) {
         cairn_shard_t *shard;
         pthread_mutex_lock(&node->lock);
         shard = node->shards[p];
         node->shards[p] = NULL;
         pthread_mutex_unlock(&node->lock);
-        if (shard) {
-            cairn_shard_stop(shard, commit);
-            node->stats.owned--;
+        if (!shard)
+            continue;
+        node->stats.owned--;
+        if (mode == 2) {
+            cairn_shard_park(shard);
+            node->parked[p] = shard;
+        } else {
+            cairn_shard_stop(shard, mode);
         }
     }
+    if (mode != 2)
+        drop_parked(node);
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -46,14 +61,21 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     cairn_node_t *node = opaque;
     char errstr[512];
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        int kept = 0;
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
             if (strcmp(parts->elems[i].topic, node->t_events) || p < 0 ||
                 p >= node->partitions)
                 continue;
-            cairn_shard_t *shard = cairn_shard_start(node, p, errstr,
-                                                     sizeof(errstr));
-            if (!shard) {
+            cairn_shard_t *shard = node->parked[p];
+            node->parked[p] = NULL;
+            if (shard && cairn_shard_resume(shard, errstr, sizeof(errstr))) {
+                cairn_shard_destroy(shard);
+                shard = NULL;
+            }
+            kept += shard != NULL;
+            if (!shard &&
+                !(shard = cairn_shard_start(node, p, errstr, sizeof(errstr)))) {
                 LOG_ERROR("shard %d: %s", p, errstr);
                 abort(); /* cannot run a thread: nothing sane is left */
             }
@@ -62,13 +84,16 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             pthread_mutex_unlock(&node->lock);
             node->stats.owned++;
         }
-        LOG_INFO("assigned %d shard(s)", parts->cnt);
+        /* Parked shards not given back belong to someone else now. */
+        drop_parked(node);
+        LOG_INFO("assigned %d shard(s), %d of them kept from before",
+                 parts->cnt, kept);
         rd_kafka_assign(rk, parts);
     } else {
         int lost = rd_kafka_assignment_lost(rk);
         LOG_INFO("revoking %d shard(s)%s", parts->cnt,
                  lost ? " (lost: aborting in-flight work)" : "");
-        release_all(node, !lost);
+        release_all(node, lost ? 0 : 2);
         rd_kafka_assign(rk, NULL);
     }
 }
@@ -96,7 +121,9 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
         (size_t)cairn_conf_int(conf, "history.max.events");
     pthread_mutex_init(&node->lock, NULL);
     if (!(node->shards = calloc((size_t)node->partitions,
-                                sizeof(*node->shards))))
+                                sizeof(*node->shards))) ||
+        !(node->parked = calloc((size_t)node->partitions,
+                                sizeof(*node->parked))))
         goto err;
 
     const char *g = cairn_conf_str(conf, "group.id");
@@ -302,6 +329,7 @@ void cairn_node_destroy(cairn_node_t *node) {
         free(node->task_topics[i]);
     free(node->task_topics);
     free(node->shards);
+    free(node->parked);
     pthread_mutex_destroy(&node->lock);
     free(node);
 }

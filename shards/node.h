@@ -46,6 +46,7 @@ typedef struct cairn_node_s {
 
     pthread_mutex_t lock; /* guards shards[] and task topic cache */
     cairn_shard_t **shards; /* indexed by partition, NULL if not owned */
+    cairn_shard_t **parked; /* revoked, state kept until the next assign */
     char **task_topics;
     size_t ntask_topics;
 

@@ -56,6 +56,7 @@ struct cairn_shard_s {
 
     int64_t next_offset; /* first input offset not yet committed; -1 unknown */
     int fenced;
+    int resumed; /* state kept from before a rebalance: may skip restore */
 
     rd_kafka_message_t **batch;
     size_t nbatch, batchcap;
@@ -601,7 +602,33 @@ static int stopping(cairn_shard_t *shard) {
     return s;
 }
 
-/* Fence, restore, index: retried until it works or the shard is stopped. */
+/* The group's committed offset of events[p] (stable), or -1. */
+static int64_t committed_offset(cairn_shard_t *shard) {
+    cairn_node_t *node = shard->node;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, node->t_events, shard->partition);
+    int64_t off = -1;
+    if (!rd_kafka_committed(node->consumer, l, 10000) && !l->elems[0].err &&
+        l->elems[0].offset >= 0)
+        off = l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    return off;
+}
+
+static void backoff_sleep(int64_t *backoff) {
+    struct timespec ts = {*backoff / 1000, (*backoff % 1000) * 1000000L};
+    nanosleep(&ts, NULL); /* retry backoff, not synchronisation */
+    if (*backoff < 5000)
+        *backoff *= 2;
+}
+
+/*
+ * Fence, restore, index: retried until it works or the shard is stopped.
+ * A shard resumed after a rebalance that gave it back its own partition
+ * keeps its workflows when the group's committed offset shows that nobody
+ * committed anything for the partition in between (the offset advances with
+ * every committed batch); fencing comes first either way.
+ */
 static int take_ownership(cairn_shard_t *shard) {
     char errstr[512];
     int64_t backoff = 200;
@@ -613,14 +640,18 @@ static int take_ownership(cairn_shard_t *shard) {
         } else if (cairn_defs_sync(shard->node->defs, 10000)) {
             cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
                       "definitions topic not loaded yet; waiting");
+        } else if (shard->resumed && shard->next_offset >= 0 &&
+                   committed_offset(shard) == shard->next_offset) {
+            cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
+                      "kept %zu workflows across the rebalance (no restore)",
+                      cairn_wfmap_count(shard->wfs));
+            return 0;
         } else if (load(shard) == 0) {
+            shard->next_offset = committed_offset(shard);
             repair_index(shard);
             return 0;
         }
-        struct timespec ts = {backoff / 1000, (backoff % 1000) * 1000000L};
-        nanosleep(&ts, NULL); /* retry backoff, not synchronisation */
-        if (backoff < 5000)
-            backoff *= 2;
+        backoff_sleep(&backoff);
     }
     return -1;
 }
@@ -654,8 +685,9 @@ static void *run(void *arg) {
                 break;
             }
             /* The engine mutated workflows in place: reload them. */
+            int64_t backoff = 200;
             while (load(shard) && !stopping(shard))
-                ;
+                backoff_sleep(&backoff);
         }
         clear_batch_outputs(shard);
         free_batch(shard);
@@ -728,14 +760,14 @@ size_t cairn_shard_backlog(cairn_shard_t *shard) {
     return n;
 }
 
-void cairn_shard_stop(cairn_shard_t *shard, int commit) {
-    if (!shard)
-        return;
+/* Stops the thread; the batch in progress commits (or aborts, commit=0). */
+static void halt(cairn_shard_t *shard, int commit) {
     pthread_mutex_lock(&shard->mu);
     shard->stop = commit ? 1 : 2;
     pthread_cond_signal(&shard->cv);
     pthread_mutex_unlock(&shard->mu);
     pthread_join(shard->thread, NULL);
+    /* Queued records were not applied: the next owner reads them again. */
     while (shard->qlen) {
         rd_kafka_message_destroy(shard->q[shard->qhead]);
         shard->qhead = (shard->qhead + 1) % shard->qcap;
@@ -744,11 +776,33 @@ void cairn_shard_stop(cairn_shard_t *shard, int commit) {
     free_batch(shard);
     clear_batch_outputs(shard);
     if (shard->producer) {
-        /* Flushes nothing open: every batch ended in commit or abort. */
+        /* Nothing is open: every batch ended in commit or abort. */
         rd_kafka_destroy(shard->producer);
+        shard->producer = NULL;
     }
-    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard released (%s)",
-              commit ? "committed" : "abandoned");
+}
+
+void cairn_shard_park(cairn_shard_t *shard) {
+    halt(shard, 1);
+    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
+              "shard released (committed; state kept in case it comes back)");
+}
+
+cairn_err_t cairn_shard_resume(cairn_shard_t *shard, char *errstr,
+                               size_t errstr_size) {
+    shard->stop = 0;
+    shard->fenced = 0;
+    shard->resumed = 1;
+    if (pthread_create(&shard->thread, NULL, run, shard))
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INTERNAL,
+                             "shard %d: cannot start thread",
+                             shard->partition);
+    return CAIRN_ERR_OK;
+}
+
+void cairn_shard_destroy(cairn_shard_t *shard) {
+    if (!shard)
+        return;
     cairn_wfmap_destroy(shard->wfs);
     cairn_index_destroy(shard->ix);
     cairn_outputs_free(&shard->out);
@@ -759,4 +813,13 @@ void cairn_shard_stop(cairn_shard_t *shard, int commit) {
     pthread_mutex_destroy(&shard->mu);
     pthread_cond_destroy(&shard->cv);
     free(shard);
+}
+
+void cairn_shard_stop(cairn_shard_t *shard, int commit) {
+    if (!shard)
+        return;
+    halt(shard, commit);
+    cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard released (%s)",
+              commit ? "committed" : "abandoned");
+    cairn_shard_destroy(shard);
 }

@@ -29,5 +29,16 @@ size_t cairn_shard_backlog(cairn_shard_t *shard);
  * lost, a newer owner exists).
  */
 void cairn_shard_stop(cairn_shard_t *shard, int commit);
+/*
+ * Revocation without loss: stops the thread after committing the batch in
+ * progress but keeps the workflows, so that if the very next assignment
+ * gives the partition back, cairn_shard_resume() can skip the restore.
+ */
+void cairn_shard_park(cairn_shard_t *shard);
+/* Starts a parked shard's thread again (it fences before anything else). */
+cairn_err_t cairn_shard_resume(cairn_shard_t *shard, char *errstr,
+                               size_t errstr_size);
+/* Frees a parked (or never started) shard. */
+void cairn_shard_destroy(cairn_shard_t *shard);
 
 #endif
