@@ -154,9 +154,17 @@ cairn_err_t cairn_kafka_ensure_topics(rd_kafka_t *rk, const cairn_conf_t *conf,
                                 "topic %s: %s", name, why);
             goto out;
         }
-        if (specs[i].compacted)
+        if (specs[i].compacted) {
+            /* Compaction only cleans closed segments: roll them often
+             * enough that a restore reads about one record per workflow. */
             rd_kafka_NewTopic_set_config(nts[nnew], "cleanup.policy",
                                          "compact");
+            rd_kafka_NewTopic_set_config(nts[nnew], "segment.ms", "600000");
+            rd_kafka_NewTopic_set_config(nts[nnew], "segment.bytes",
+                                         "67108864");
+        }
+        if (!strcmp(specs[i].suffix, "history")) /* the audit log: kept */
+            rd_kafka_NewTopic_set_config(nts[nnew], "retention.ms", "-1");
         nnew++;
     }
     if (!nnew)

@@ -58,6 +58,10 @@ struct cairn_shard_s {
     int fenced;
     int resumed; /* state kept from before a rebalance: may skip restore */
 
+    char **evict; /* closed workflows tombstoned in this batch */
+    size_t nevict, evictcap;
+    int64_t next_sweep_ms;
+
     rd_kafka_message_t **batch;
     size_t nbatch, batchcap;
     cairn_outputs_t out;
@@ -452,7 +456,74 @@ static void index_batch(cairn_shard_t *shard) {
         shard->node->stats.redis_errors++;
 }
 
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int touched_in_batch(cairn_shard_t *shard, const char *id) {
+    for (size_t i = 0; i < shard->ntouched; i++)
+        if (!strcmp(shard->touched[i].id, id))
+            return 1;
+    return 0;
+}
+
+/*
+ * Retention of closed workflows: once state.retention.closed.ms has passed
+ * since a workflow closed, the batch writes a tombstone for it to the state
+ * topic (compaction then drops it, so a restore reads live workflows only)
+ * and, after the commit, forgets it. A sweep looks at most once a minute
+ * and evicts at most EVICT_MAX workflows per batch.
+ */
+#define EVICT_MAX 1000
+static void evict_closed(cairn_shard_t *shard, int *failed) {
+    int64_t now = mono_ms();
+    if (now < shard->next_sweep_ms)
+        return;
+    shard->next_sweep_ms = now + 60000;
+    int64_t keep = cairn_conf_int(shard->node->conf,
+                                  "state.retention.closed.ms");
+    int64_t cutoff = wall_ms() - keep;
+    size_t pos = 0;
+    const char *id;
+    cairn_wf_t *wf;
+    while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
+        if (cairn_wf_status(wf) == CAIRN_WF_RUNNING ||
+            cairn_wf_updated_ms(wf) > cutoff || touched_in_batch(shard, id))
+            continue;
+        if (shard->nevict == EVICT_MAX) {
+            shard->next_sweep_ms = now + 1000; /* more to do soon */
+            break;
+        }
+        if (shard->nevict == shard->evictcap) {
+            shard->evictcap = shard->evictcap ? shard->evictcap * 2 : 64;
+            shard->evict = xrealloc(shard->evict,
+                                    shard->evictcap * sizeof(char *));
+        }
+        if (!(shard->evict[shard->nevict] = strdup(id)))
+            abort();
+        shard->nevict++;
+        rd_kafka_resp_err_t err;
+        while ((err = rd_kafka_producev(
+                    shard->producer, RD_KAFKA_V_TOPIC(shard->node->t_state),
+                    RD_KAFKA_V_PARTITION(shard->partition),
+                    RD_KAFKA_V_KEY(id, strlen(id)), RD_KAFKA_V_VALUE(NULL, 0),
+                    RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            rd_kafka_poll(shard->producer, 50);
+        if (err) {
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, id, "tombstone: %s",
+                      rd_kafka_err2str(err));
+            *failed = 1;
+            return;
+        }
+    }
+}
+
 static void clear_batch_outputs(cairn_shard_t *shard) {
+    for (size_t i = 0; i < shard->nevict; i++)
+        free(shard->evict[i]);
+    shard->nevict = 0;
     for (size_t i = 0; i < shard->nhist; i++)
         cairn_event_clear(&shard->hist[i].ev);
     shard->nhist = 0;
@@ -510,6 +581,7 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
         return TXN_OK;
     }
     produce_states(shard, &failed);
+    evict_closed(shard, &failed);
 
     int stop;
     pthread_mutex_lock(&shard->mu);
@@ -541,6 +613,8 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     node->stats.batches++;
     shard->next_offset = last + 1;
     index_batch(shard);
+    for (size_t i = 0; i < shard->nevict; i++)
+        cairn_wfmap_del(shard->wfs, shard->evict[i]);
     return TXN_OK;
 }
 
@@ -808,6 +882,7 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     cairn_outputs_free(&shard->out);
     free(shard->hist);
     free(shard->touched);
+    free(shard->evict);
     free(shard->batch);
     free(shard->q);
     pthread_mutex_destroy(&shard->mu);
