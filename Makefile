@@ -15,7 +15,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 # Debian's python3 carries the python3-* test helper packages.
 PYTHON   := /usr/bin/python3
 
-.PHONY: all help deps build run demo test test-e2e test-cluster unit fuzz clean install format-check docs compose-check
+.PHONY: all help deps build run demo test test-e2e test-cluster test-timers unit fuzz clean install format-check docs compose-check
 
 all: build
 
@@ -98,6 +98,11 @@ test-cluster:
 	@deploy/deps.sh
 	@$(MAKE) --no-print-directory build
 	@CAIRN_CLUSTER_WORKFLOWS=$${CAIRN_CLUSTER_WORKFLOWS:-3000} CAIRN_CLUSTER_SECONDS=$${CAIRN_CLUSTER_SECONDS:-60} tests/run-all.sh cluster
+
+test-timers:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build
+	@CAIRN_TIMER_WORKFLOWS=$${CAIRN_TIMER_WORKFLOWS:-20000} tests/run-all.sh timers
 
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "compose: docker-compose.yml is valid"

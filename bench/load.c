@@ -2,7 +2,9 @@
  * load.c — cairn-load: produces StartWorkflow requests as fast as asked.
  *
  *   cairn-load --workflows N --type TYPE [--id-prefix P] [--rate PER_SEC]
- *              [--input JSON] [-X name=value]...
+ *              [--input JSON | --buckets K] [-X name=value]...
+ *
+ * --buckets K gives workflow i the input {"bucket": i % K}.
  *
  * Workflow i gets id "P-i" and request id "P-i": running the same command
  * twice sends the same requests, which the engine treats as no-ops. The
@@ -46,6 +48,8 @@ int main(int argc, char **argv) {
     long n = 0;
     double rate = 0;
     const char *type = NULL, *prefix = "load", *input = "{}";
+    long buckets = 0;
+    char inbuf[64];
     cairn_conf_t *conf = cairn_conf_new();
     if (!conf || cairn_args_conf(conf, &argc, argv, errstr, sizeof(errstr))) {
         fprintf(stderr, "cairn-load: %s\n", errstr);
@@ -55,7 +59,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             puts("usage: cairn-load --workflows N --type TYPE [--id-prefix P] "
-                 "[--rate PER_SEC] [--input JSON]");
+                 "[--rate PER_SEC] [--input JSON | --buckets K]");
             return 0;
         } else if (!v) {
             fprintf(stderr, "cairn-load: %s needs a value\n", a);
@@ -70,6 +74,8 @@ int main(int argc, char **argv) {
             rate = atof(v);
         } else if (!strcmp(a, "--input")) {
             input = v;
+        } else if (!strcmp(a, "--buckets")) {
+            buckets = atol(v);
         } else {
             fprintf(stderr, "cairn-load: unknown argument %s\n", a);
             return 2;
@@ -111,7 +117,12 @@ int main(int argc, char **argv) {
         ev.request_id = id;
         ev.time_ms = wall_ms();
         ev.workflow_type = (char *)type;
-        ev.input = (char *)input;
+        if (buckets > 0) {
+            snprintf(inbuf, sizeof(inbuf), "{\"bucket\":%ld}", i % buckets);
+            ev.input = inbuf;
+        } else {
+            ev.input = (char *)input;
+        }
         for (;;) {
             cairn_err_t err = cairn_kafka_produce_event(
                 rk, topic, RD_KAFKA_PARTITION_UA, &ev, NULL, NULL, errstr,

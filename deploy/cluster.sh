@@ -9,6 +9,7 @@
 #   deploy/cluster.sh env                  print the CAIRN_* settings to export
 #   deploy/cluster.sh start-node I | stop-node I (SIGTERM) | kill-node I
 #                     (SIGKILL) | pause-node I (SIGSTOP) | resume-node I
+#   deploy/cluster.sh start-timers I | kill-timers I (SIGKILL)
 #
 # Process i of kind cairnd has node.id cairnd-I (its static group member
 # id) and metrics port 19500+I. Logs: deploy/.run/cluster/*.log.
@@ -52,6 +53,19 @@ start_node() {
         start_proc "cairnd-$i" "$BIN/cairnd"
 }
 
+start_timers() {
+    local i=$1
+    export_env
+    CAIRN_NODE_ID=timers-$i CAIRN_METRICS_PORT=$((19600 + i)) \
+        start_proc "timers-$i" "$BIN/cairn-timers"
+}
+
+kill_timers() {
+    local pid
+    pid=$(pidfile_alive "$DIR/timers-$1.pid") || { echo "cluster: timers-$1 not running"; return 0; }
+    kill -KILL "$pid"
+}
+
 signal_node() { # signal_node SIG I
     local pid
     pid=$(pidfile_alive "$DIR/cairnd-$2.pid") || { echo "cluster: cairnd-$2 not running"; return 0; }
@@ -92,10 +106,7 @@ cmd_up() {
     export_env
     local i
     for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
-    for ((i = 1; i <= timers; i++)); do
-        CAIRN_NODE_ID=timers-$i CAIRN_METRICS_PORT=$((19600 + i)) \
-            start_proc "timers-$i" "$BIN/cairn-timers"
-    done
+    for ((i = 1; i <= timers; i++)); do start_timers "$i"; done
     for ((i = 1; i <= workers; i++)); do
         CAIRN_NODE_ID=worker-$i start_proc "worker-$i" "$BIN/cairn-worker-demo"
     done
@@ -144,6 +155,8 @@ case ${1:-} in
     kill-node) signal_node KILL "${2:?node number}" ;;
     pause-node) signal_node STOP "${2:?node number}" ;;
     resume-node) signal_node CONT "${2:?node number}" ;;
-    -h | --help | help) sed -n '2,14s/^# \{0,1\}//p' "$0" ;;
-    *) sed -n '2,14s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+    start-timers) start_timers "${2:?instance number}" ;;
+    kill-timers) kill_timers "${2:?instance number}" ;;
+    -h | --help | help) sed -n '2,15s/^# \{0,1\}//p' "$0" ;;
+    *) sed -n '2,15s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

@@ -103,7 +103,8 @@ cairn_client_t *cairn_client_new(const cairn_conf_t *conf, char *errstr,
         goto err;
     const char *copy[] = {"bootstrap.servers", "topic.prefix", "partitions",
                           "redis.url", "request.timeout.ms",
-                          "replication.factor"};
+                          "replication.factor", "payload.max.bytes",
+                          "history.max.events"};
     for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
         cairn_conf_set(cl->conf, copy[i], cairn_conf_str(conf, copy[i]), NULL,
                        0);
@@ -312,6 +313,34 @@ cairn_err_t cairn_client_signal(cairn_client_t *cl, const char *wf_id,
     ev.signal_name = (char *)name;
     ev.payload = (char *)payload;
     return cairn_client_send(cl, &ev, errstr, errstr_size);
+}
+
+cairn_err_t cairn_client_signal_with_start(
+    cairn_client_t *cl, const char *type, const char *wf_id, const char *input,
+    const cairn_start_opts_t *opts, const char *name, const char *payload,
+    const char *signal_request_id, char *errstr, size_t errstr_size) {
+    cairn_err_t err;
+    if ((err = check_id(wf_id, errstr, errstr_size)) ||
+        (err = check_json("payload", payload, errstr, errstr_size)))
+        return err;
+    if (!name || !*name)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                             "a signal name is required");
+    if (opts && opts->start_policy &&
+        strcmp(opts->start_policy, "use_existing"))
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                             "signal-with-start always uses the start policy "
+                             "use_existing, not \"%s\"",
+                             opts->start_policy);
+    /* The start is acknowledged before the signal is produced, and both are
+     * keyed wf_id: the shard sees them in this order. */
+    cairn_start_opts_t so = {opts ? opts->version : 0,
+                             opts ? opts->request_id : NULL, "use_existing"};
+    if ((err = cairn_client_start(cl, type, wf_id, input, &so, errstr,
+                                  errstr_size)))
+        return err;
+    return cairn_client_signal(cl, wf_id, name, payload, signal_request_id,
+                               errstr, errstr_size);
 }
 
 static cairn_err_t end_request(cairn_client_t *cl, cairn_event_type_t type,
@@ -812,32 +841,18 @@ out:
     return err;
 }
 
-static int collect_defs(const rd_kafka_message_t *m, void *arg) {
-    json_t *seen = arg;
-    if (m->key && m->payload) {
-        char key[512];
-        snprintf(key, sizeof(key), "%.*s", (int)m->key_len,
-                 (const char *)m->key);
-        json_object_set_new(seen, key, json_true());
-    }
-    return 0;
-}
+typedef void (*def_fn)(const rd_kafka_message_t *m, void *arg);
 
-cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
-                                          char *errstr, size_t errstr_size) {
-    *json = NULL;
+/* Calls fn for every record of the definitions topic, oldest first. */
+static cairn_err_t read_definitions(cairn_client_t *cl, def_fn fn, void *arg,
+                                    char *errstr, size_t errstr_size) {
+    int64_t lo, hi;
     cairn_err_t err = check_broker(cl, errstr, errstr_size);
     if (err)
         return err;
-    json_t *seen = json_object();
-    /* Every record: scan with an empty key filter is not possible, so read
-     * the topic directly. */
     rd_kafka_t *rk = reader(cl, errstr, errstr_size);
-    int64_t lo, hi;
-    if (!rk) {
-        json_decref(seen);
+    if (!rk)
         return CAIRN_ERR_KAFKA;
-    }
     rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
         rk, cl->t_definitions, 0, &lo, &hi, cl->timeout_ms);
     if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -848,25 +863,59 @@ cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
                             rd_kafka_err2str(rerr));
         goto out;
     }
-    if (hi > lo) {
-        assign_at(rk, cl->t_definitions, 0, RD_KAFKA_OFFSET_BEGINNING);
-        int64_t deadline = mono_ms() + cl->timeout_ms * 3;
-        while (mono_ms() < deadline) {
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-            if (!m)
-                continue;
-            int done = 0;
-            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                done = m->offset >= hi;
-            else if (!m->err) {
-                collect_defs(m, seen);
-                done = m->offset + 1 >= hi;
-            }
-            rd_kafka_message_destroy(m);
-            if (done)
-                break;
-        }
+    if (hi <= lo)
+        goto out;
+    if ((err = assign_at(rk, cl->t_definitions, 0, RD_KAFKA_OFFSET_BEGINNING))) {
+        cairn__seterr(errstr, errstr_size, err, "assign %s failed",
+                      cl->t_definitions);
+        goto out;
     }
+    int64_t deadline = mono_ms() + cl->timeout_ms * 3;
+    for (;;) {
+        if (mono_ms() > deadline) {
+            err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
+                                "reading %s timed out", cl->t_definitions);
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        int done = 0;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            done = m->offset >= hi;
+        } else if (!m->err) {
+            fn(m, arg);
+            done = m->offset + 1 >= hi;
+        }
+        rd_kafka_message_destroy(m);
+        if (done)
+            break;
+    }
+out:
+    reader_close(rk);
+    return err;
+}
+
+static void collect_defs(const rd_kafka_message_t *m, void *arg) {
+    json_t *seen = arg;
+    if (m->key && m->payload) {
+        char key[512];
+        snprintf(key, sizeof(key), "%.*s", (int)m->key_len,
+                 (const char *)m->key);
+        json_object_set_new(seen, key, json_true());
+    }
+}
+
+cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
+                                          char *errstr, size_t errstr_size) {
+    *json = NULL;
+    json_t *seen = json_object();
+    if (!seen)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
+    cairn_err_t err = read_definitions(cl, collect_defs, seen, errstr,
+                                       errstr_size);
+    if (err)
+        goto out;
     json_t *arr = json_array();
     const char *key;
     json_t *v;
@@ -880,8 +929,346 @@ cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
     }
     *json = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);
+    if (!*json)
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
 out:
     json_decref(seen);
-    reader_close(rk);
+    return err;
+}
+
+/* ---- list (visibility) -------------------------------------------------- */
+
+static const char *const statuses[] = {"running",   "completed",
+                                       "failed",    "canceled",
+                                       "terminated", "continued_as_new"};
+#define NSTATUSES (sizeof(statuses) / sizeof(statuses[0]))
+
+static int known_status(const char *s) {
+    for (size_t i = 0; i < NSTATUSES; i++)
+        if (!strcmp(s, statuses[i]))
+            return 1;
+    return 0;
+}
+
+/* Drops a context that failed mid-pipeline (call with cl->mu held). */
+static cairn_err_t redis_fail(cairn_client_t *cl, char *errstr,
+                              size_t errstr_size) {
+    cairn_err_t err = cairn__seterr(
+        errstr, errstr_size, CAIRN_ERR_REDIS,
+        "cannot reach Redis at %s:%d (%s); is it running? Set redis.url "
+        "(--redis-url, CAIRN_REDIS_URL)",
+        cl->redis_host, cl->redis_port,
+        cl->rc && cl->rc->errstr[0] ? cl->rc->errstr : "connection refused");
+    if (cl->rc)
+        redisFree(cl->rc);
+    cl->rc = NULL;
+    return err;
+}
+
+typedef struct {
+    const char *status, *type; /* filters checked on the record; NULL = any */
+    char min[32];              /* ZREVRANGEBYSCORE lower bound */
+    size_t limit;
+    json_t *rows; /* appended to */
+} list_q_t;
+
+/*
+ * Walks the zset `key` newest first from the since-bound, keeping ids whose
+ * current record (HMGET cairn:wf:<id>) still matches: the sets may be stale
+ * (a status changed while Redis was away), the record is authoritative.
+ * Appends at most q->limit rows. Call with cl->mu held.
+ */
+static cairn_err_t list_set(cairn_client_t *cl, redisContext *rc,
+                            const char *key, list_q_t *q, char *errstr,
+                            size_t errstr_size) {
+    size_t page = q->limit * 2 < 50 ? 50 : q->limit * 2 > 1000 ? 1000
+                                                               : q->limit * 2;
+    size_t found = 0;
+    long long offset = 0;
+    for (;;) {
+        redisReply *r = redisCommand(
+            rc, "ZREVRANGEBYSCORE %s +inf %s LIMIT %lld %lld", key, q->min,
+            offset, (long long)page);
+        if (!r)
+            return redis_fail(cl, errstr, errstr_size);
+        if (r->type != REDIS_REPLY_ARRAY) {
+            cairn_err_t err = cairn__seterr(
+                errstr, errstr_size, CAIRN_ERR_REDIS, "ZREVRANGEBYSCORE %s: %s",
+                key, r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            freeReplyObject(r);
+            return err;
+        }
+        size_t n = r->elements;
+        for (size_t i = 0; i < n; i++)
+            if (redisAppendCommand(rc,
+                                   "HMGET cairn:wf:%s type status state "
+                                   "started_ms updated_ms",
+                                   r->element[i]->str) != REDIS_OK) {
+                freeReplyObject(r);
+                return redis_fail(cl, errstr, errstr_size);
+            }
+        for (size_t i = 0; i < n; i++) {
+            redisReply *h = NULL;
+            if (redisGetReply(rc, (void **)&h) != REDIS_OK) {
+                freeReplyObject(r);
+                return redis_fail(cl, errstr, errstr_size);
+            }
+            /* Read every reply of the pipeline even once the page is full. */
+            if (found < q->limit && h->type == REDIS_REPLY_ARRAY &&
+                h->elements == 5 && h->element[0]->type == REDIS_REPLY_STRING &&
+                h->element[1]->type == REDIS_REPLY_STRING &&
+                (!q->type || !strcmp(h->element[0]->str, q->type)) &&
+                (!q->status || !strcmp(h->element[1]->str, q->status))) {
+                json_t *row = json_object();
+                json_object_set_new(row, "workflow_id",
+                                    json_string(r->element[i]->str));
+                json_object_set_new(row, "type",
+                                    json_string(h->element[0]->str));
+                json_object_set_new(row, "status",
+                                    json_string(h->element[1]->str));
+                json_object_set_new(
+                    row, "state",
+                    json_string(h->element[2]->str ? h->element[2]->str : ""));
+                json_object_set_new(
+                    row, "started_ms",
+                    json_integer(h->element[3]->str
+                                     ? atoll(h->element[3]->str)
+                                     : 0));
+                json_object_set_new(
+                    row, "updated_ms",
+                    json_integer(h->element[4]->str
+                                     ? atoll(h->element[4]->str)
+                                     : 0));
+                json_array_append_new(q->rows, row);
+                found++;
+            }
+            freeReplyObject(h);
+        }
+        freeReplyObject(r);
+        if (found >= q->limit || n < page)
+            return CAIRN_ERR_OK;
+        offset += (long long)n;
+    }
+}
+
+/* ZCOUNT key [min, +inf], or -1 on a Redis failure. */
+static long long zcount(redisContext *rc, const char *key, const char *min) {
+    redisReply *r = redisCommand(rc, "ZCOUNT %s %s +inf", key, min);
+    long long n = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
+}
+
+/* Newest first; ties by workflow id so the order is stable. */
+static int cmp_rows(const void *a, const void *b) {
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    json_int_t sx = json_integer_value(json_object_get(x, "started_ms"));
+    json_int_t sy = json_integer_value(json_object_get(y, "started_ms"));
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(x, "workflow_id")),
+                  json_string_value(json_object_get(y, "workflow_id")));
+}
+
+cairn_err_t cairn_client_list(cairn_client_t *cl,
+                              const cairn_list_opts_t *opts, char **json,
+                              char *errstr, size_t errstr_size) {
+    cairn_err_t err = CAIRN_ERR_OK;
+    char skey[600], tkey[600];
+    list_q_t q = {0};
+    *json = NULL;
+    q.status = opts && opts->status && *opts->status ? opts->status : NULL;
+    q.type = opts && opts->type && *opts->type ? opts->type : NULL;
+    q.limit = opts && opts->limit ? opts->limit : 100;
+    if (q.status && !known_status(q.status))
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                             "status \"%s\" is not one of running, completed, "
+                             "failed, canceled, terminated, continued_as_new",
+                             q.status);
+    if (q.type && strlen(q.type) > 512)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                             "workflow type longer than 512 bytes");
+    if (opts && opts->since_ms > 0)
+        snprintf(q.min, sizeof(q.min), "%lld", (long long)opts->since_ms);
+    else
+        snprintf(q.min, sizeof(q.min), "-inf");
+    if (!(q.rows = json_array()))
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
+    snprintf(skey, sizeof(skey), "cairn:idx:status:%s",
+             q.status ? q.status : "");
+    snprintf(tkey, sizeof(tkey), "cairn:idx:type:%s", q.type ? q.type : "");
+
+    pthread_mutex_lock(&cl->mu);
+    redisContext *rc = redis(cl);
+    if (!rc) {
+        err = redis_fail(cl, errstr, errstr_size);
+    } else if (q.status && q.type) {
+        /* Walk the smaller set; the record check is the intersection. */
+        long long ns = zcount(rc, skey, q.min), nt = zcount(rc, tkey, q.min);
+        if (ns < 0 || nt < 0)
+            err = redis_fail(cl, errstr, errstr_size);
+        else
+            err = list_set(cl, rc, ns <= nt ? skey : tkey, &q, errstr,
+                           errstr_size);
+    } else if (q.status || q.type) {
+        err = list_set(cl, rc, q.status ? skey : tkey, &q, errstr,
+                       errstr_size);
+    } else {
+        /* Every workflow is in exactly one status set (checked against its
+         * record); the newest `limit` overall are among each set's newest. */
+        for (size_t i = 0; i < NSTATUSES && !err; i++) {
+            snprintf(skey, sizeof(skey), "cairn:idx:status:%s", statuses[i]);
+            q.status = statuses[i];
+            err = list_set(cl, rc, skey, &q, errstr, errstr_size);
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+    if (err)
+        goto out;
+    size_t n = json_array_size(q.rows);
+    json_t **v = n ? malloc(n * sizeof(*v)) : NULL;
+    if (n && !v) {
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(q.rows, i));
+    qsort(v, n, sizeof(*v), cmp_rows);
+    json_t *sorted = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (i < q.limit)
+            json_array_append(sorted, v[i]);
+        json_decref(v[i]);
+    }
+    free(v);
+    *json = json_dumps(sorted, JSON_COMPACT);
+    json_decref(sorted);
+    if (!*json)
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
+out:
+    json_decref(q.rows);
+    return err;
+}
+
+/* ---- replay ------------------------------------------------------------- */
+
+typedef struct {
+    cairn_registry_t *reg;
+    int bad; /* definitions that did not validate (foreign producers) */
+} defs_acc_t;
+
+static void load_def(const rd_kafka_message_t *m, void *arg) {
+    defs_acc_t *acc = arg;
+    if (!m->payload)
+        return;
+    cairn_def_t *def = cairn_def_from_json(m->payload, m->len, NULL, 0);
+    if (!def || cairn_registry_put(acc->reg, def, NULL, 0)) {
+        cairn_def_destroy(def);
+        acc->bad++;
+    }
+}
+
+/*
+ * A registry holding `definition` (JSON) once for every type@version the
+ * history ran, so that a replay uses it in place of the published one.
+ */
+static cairn_err_t override_registry(cairn_registry_t *reg,
+                                     const char *definition,
+                                     const cairn_event_t *evs, size_t n,
+                                     char *errstr, size_t errstr_size) {
+    char sub[512];
+    json_error_t je;
+    cairn_err_t err = CAIRN_ERR_OK;
+    json_t *doc = json_loads(definition, 0, &je);
+    if (!doc || !json_is_object(doc)) {
+        json_decref(doc);
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DEFINITION,
+                             "the definition is not a JSON object: %s",
+                             doc ? "wrong type" : je.text);
+    }
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    int used = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        const cairn_event_t *ev = &evs[i];
+        if (ev->type != CAIRN_EV_WORKFLOW_STARTED || !type ||
+            strcmp(ev->workflow_type, type) ||
+            cairn_registry_get(reg, type, ev->version))
+            continue;
+        json_object_set_new(doc, "version", json_integer(ev->version));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        cairn_def_t *def = text ? cairn_def_from_json(text, strlen(text), sub,
+                                                      sizeof(sub))
+                                : NULL;
+        free(text);
+        if (!def)
+            err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_DEFINITION,
+                                "invalid definition: %s", sub);
+        else if ((err = cairn_registry_put(reg, def, sub, sizeof(sub)))) {
+            cairn_def_destroy(def);
+            cairn__seterr(errstr, errstr_size, err, "%s", sub);
+        }
+        used++;
+    }
+    if (!err && !used)
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                            "the definition's type \"%s\" is not a type this "
+                            "workflow ran",
+                            type ? type : "(none)");
+    json_decref(doc);
+    return err;
+}
+
+cairn_err_t cairn_client_replay(cairn_client_t *cl, const char *wf_id,
+                                const char *definition,
+                                cairn_replay_result_t *res, char *errstr,
+                                size_t errstr_size) {
+    cairn_event_t *evs = NULL;
+    size_t n = 0;
+    defs_acc_t acc = {0};
+    memset(res, 0, sizeof(*res));
+    cairn_err_t err = cairn_client_history(cl, wf_id, &evs, &n, errstr,
+                                           errstr_size);
+    if (err)
+        return err;
+    if (!(acc.reg = cairn_registry_new())) {
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
+        goto out;
+    }
+    /* The override first: a published body for the same type@version is
+     * then refused by the registry (versions are immutable) and skipped. */
+    if ((definition && (err = override_registry(acc.reg, definition, evs, n,
+                                                errstr, errstr_size))) ||
+        (err = read_definitions(cl, load_def, &acc, errstr, errstr_size)))
+        goto out;
+    /* Every type@version the history ran must be known. */
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].type == CAIRN_EV_WORKFLOW_STARTED &&
+            !cairn_registry_get(acc.reg, evs[i].workflow_type,
+                                evs[i].version)) {
+            err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOT_FOUND,
+                                "definition %s@%d, which workflow \"%s\" ran, "
+                                "is not published",
+                                evs[i].workflow_type, (int)evs[i].version,
+                                wf_id);
+            goto out;
+        }
+    }
+    cairn_limits_t lim = {0};
+    lim.max_payload_bytes = (size_t)cairn_conf_int(cl->conf,
+                                                   "payload.max.bytes");
+    lim.max_history_events = (size_t)cairn_conf_int(cl->conf,
+                                                    "history.max.events");
+    res->events = n;
+    err = cairn_engine_replay(acc.reg, &lim, evs, n, NULL, &res->diverged_seq,
+                              res->detail, sizeof(res->detail));
+    if (err)
+        cairn__seterr(errstr, errstr_size, err, "replay failed: %s",
+                      res->detail);
+    else if (!res->diverged_seq)
+        res->detail[0] = '\0';
+out:
+    cairn_registry_destroy(acc.reg);
+    cairn_events_free(evs, n);
     return err;
 }

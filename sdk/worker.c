@@ -9,7 +9,11 @@
  *
  * Tasks are polled in rounds of up to ROUND_MAX records; a round runs on up
  * to worker.concurrency threads, its results are delivered, then its offsets
- * are committed. cairn_worker_stop() lets the round in flight finish.
+ * are committed. cairn_worker_stop() lets the round in flight finish and
+ * commits it synchronously before the consumer closes.
+ *
+ * Heartbeats: the engine has no heartbeat event yet, so there is no
+ * heartbeat API; an activity is bounded by its start_to_close timeout.
  */
 #include "cairn.h"
 
@@ -360,7 +364,14 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                 tp->offset = o;
         }
         if (ok) {
-            rd_kafka_commit(w->consumer, l, 1 /* async */);
+            /* Async while running; the last round before a stop waits, so
+             * a finished task is never handed to the next worker. */
+            rd_kafka_resp_err_t cerr = rd_kafka_commit(w->consumer, l,
+                                                       w->stop ? 0 : 1);
+            if (cerr)
+                LOG_WARN("commit of %d task offset(s) failed: %s; they may "
+                         "run again",
+                         n, rd_kafka_err2str(cerr));
         } else {
             /* Results lost: rewind so the round runs again. */
             rd_kafka_seek_partitions(w->consumer, l, 5000);

@@ -159,12 +159,18 @@ cairn_timers_fire_t *cairn_timers_fire_new(cairn_conf_t *conf,
     }
     snprintf(client_id, sizeof(client_id), "cairn-timers-%s",
              cairn_conf_node_id(conf));
-    if (!(kc = cairn_kafka_conf_new(conf, client_id, errstr, errstr_size)))
+    if (!(kc = cairn_kafka_producer_conf_new(conf, client_id, errstr,
+                                             errstr_size)))
         goto err;
     /* Required for the guarantees of fire.h, whatever kafka.* says. */
     if (cairn_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "acks", "all", errstr, errstr_size))
+        goto err;
+    /* The events topic is cairnd's to create, with the right count. */
+    if (!user_set(conf, "allow.auto.create.topics") &&
+        cairn_kafka_conf_set(kc, "allow.auto.create.topics", "false", errstr,
+                             errstr_size))
         goto err;
     if (!user_set(conf, "message.timeout.ms")) {
         int64_t lease = cairn_conf_int(conf, "timers.lease.ms");

@@ -1,24 +1,36 @@
 /*
  * cairn.h — libcairn, the C client and worker library of Cairn.
  *
- * Client: start, signal, cancel and terminate workflows (records produced to
- * <prefix>events with an idempotent producer, acks=all; a call returns once
- * Kafka has the record), describe and await them (from the Redis visibility
- * index), read their history (from <prefix>history).
+ * Client: start, signal, signal-with-start, cancel and terminate workflows
+ * (records produced to <prefix>events with an idempotent producer,
+ * acks=all; a call returns once Kafka has the record), describe, list and
+ * await them (from the Redis visibility index), read their history (from
+ * <prefix>history) and replay it through the engine.
  *
  * Worker: run activity functions registered by name for one task queue,
  * at least once; results go back to <prefix>events. The idempotency key
  * passed to a function is "workflow_id:activity_id" — the same on every
  * attempt — so the function can make its side effect exactly once.
+ * Heartbeats are not supported yet: the engine has no heartbeat event or
+ * heartbeat timeout, so a long activity is bounded by its start_to_close
+ * timeout only (docs/WORKFLOWS.md).
  *
- * Threads: a cairn_client_t may be used from several threads at once (calls
- * are serialised where they share a connection). A cairn_worker_t is driven
- * by the one thread that calls cairn_worker_run(); cairn_worker_stop() may be
- * called from any thread or a signal handler.
+ * Threads: a cairn_client_t may be used from several threads at once (the
+ * producer is thread-safe and each call waits for its own delivery report;
+ * the Redis connection is shared under a mutex; history, replay and
+ * definition reads create a consumer per call; await opens its own Redis
+ * connection per call). A cairn_worker_t is driven by the one thread that
+ * calls cairn_worker_run(), which runs activity functions on up to
+ * worker.concurrency threads at once: a function must be thread-safe.
+ * cairn_worker_stop() may be called from any thread or a signal handler.
+ * A cairn_conf_t is read-only once passed to _new and may be destroyed
+ * after it.
  *
- * Errors: every call returns a cairn_err_t (CAIRN_ERR_OK = 0) and writes a
- * sentence for a person into errstr. Strings returned through out-parameters
- * are malloc'd and the caller frees them.
+ * Errors: every call returns a cairn_err_t (CAIRN_ERR_OK = 0; the codes,
+ * their names and retriability are in err.h: cairn_err2str(),
+ * cairn_err2name(), cairn_err_is_retriable()) and writes a sentence for a
+ * person into errstr. Strings returned through out-parameters are malloc'd
+ * and the caller frees them.
  */
 #ifndef CAIRN_H
 #define CAIRN_H
@@ -64,6 +76,23 @@ cairn_err_t cairn_client_cancel(cairn_client_t *cl, const char *wf_id,
 cairn_err_t cairn_client_terminate(cairn_client_t *cl, const char *wf_id,
                                    const char *reason, char *errstr,
                                    size_t errstr_size);
+/*
+ * Signal-with-start: starts wf_id (type, input, opts as for
+ * cairn_client_start) unless a workflow with that id exists, then delivers
+ * the signal `name` with payload. The engine has no combined request, so
+ * the client sends two: StartWorkflow with start_policy use_existing (a
+ * no-op if the workflow exists), and, once Kafka has acknowledged it,
+ * SignalWorkflow. Both are keyed wf_id, so they land on the same partition
+ * and the shard applies them in this order. opts->start_policy must be
+ * NULL or "use_existing". To retry safely pass opts->request_id and
+ * signal_request_id: a repeated request id is a no-op. If the workflow
+ * exists but is closed the start is a no-op and the signal is rejected
+ * (Rejected in <prefix>dlq), as a plain signal would be.
+ */
+cairn_err_t cairn_client_signal_with_start(
+    cairn_client_t *cl, const char *type, const char *wf_id, const char *input,
+    const cairn_start_opts_t *opts, const char *name, const char *payload,
+    const char *signal_request_id, char *errstr, size_t errstr_size);
 /* Produces any event to the events topic (for tools and tests). */
 cairn_err_t cairn_client_send(cairn_client_t *cl, const cairn_event_t *ev,
                               char *errstr, size_t errstr_size);
@@ -77,6 +106,27 @@ cairn_err_t cairn_client_send(cairn_client_t *cl, const cairn_event_t *ev,
 cairn_err_t cairn_client_describe(cairn_client_t *cl, const char *wf_id,
                                   char **json, char *errstr,
                                   size_t errstr_size);
+
+typedef struct {
+    const char *status; /* running, completed, ...; NULL = any */
+    const char *type;   /* workflow type; NULL = any */
+    int64_t since_ms;   /* started at or after (ms since the epoch); 0 = any */
+    size_t limit;       /* most rows; 0 = 100 */
+} cairn_list_opts_t;
+
+/*
+ * Workflows from the visibility index, newest start first, as a JSON array
+ * (caller frees) of {"workflow_id","type","status","state","started_ms",
+ * "updated_ms"}. Reads the zsets cairn:idx:status:<status> and
+ * cairn:idx:type:<type> (scored by start time) from the since-bound; with
+ * both filters it walks the smaller set. Each candidate's current record
+ * cairn:wf:<id> is checked against the filters, because the sets may be
+ * stale. CAIRN_ERR_INVALID_ARG for an unknown status, CAIRN_ERR_REDIS if
+ * Redis is unreachable.
+ */
+cairn_err_t cairn_client_list(cairn_client_t *cl,
+                              const cairn_list_opts_t *opts, char **json,
+                              char *errstr, size_t errstr_size);
 
 /*
  * The ordered history of wf_id. *events is an array of *count events
@@ -104,6 +154,27 @@ cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
 /* All published definitions as a JSON array of {type, version}. */
 cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
                                           char *errstr, size_t errstr_size);
+
+typedef struct {
+    size_t events;        /* history events replayed */
+    int64_t diverged_seq; /* 0: the replay reproduced the history */
+    char detail[512];     /* the first divergence, for a person */
+} cairn_replay_result_t;
+
+/*
+ * Reads wf_id's history and replays it through the engine with the
+ * definitions it ran (from <prefix>definitions), or with `definition` (a
+ * JSON definition, NULL = the published ones) standing in for every
+ * version of its type the workflow ran — to check that a changed
+ * definition still replays old histories. A divergence is not an error:
+ * CAIRN_ERR_OK with res->diverged_seq set. Errors: NOT_FOUND (no history,
+ * or a definition it ran is not published), DEFINITION (bad `definition`),
+ * KAFKA, TIMEOUT.
+ */
+cairn_err_t cairn_client_replay(cairn_client_t *cl, const char *wf_id,
+                                const char *definition,
+                                cairn_replay_result_t *res, char *errstr,
+                                size_t errstr_size);
 
 /* ---- worker ------------------------------------------------------------- */
 
@@ -135,7 +206,14 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
                                  size_t errstr_size);
 cairn_err_t cairn_worker_register(cairn_worker_t *w, const char *name,
                                   cairn_activity_fn fn, void *opaque);
-/* Runs until cairn_worker_stop(); in-flight tasks finish first. */
+/*
+ * Runs until cairn_worker_stop(). Tasks are polled in rounds (at most 256);
+ * at most worker.concurrency functions run at once. On stop, the round in
+ * flight finishes: its results are delivered and its offsets committed
+ * synchronously before this returns, so no finished task runs again; a
+ * task whose result could not be delivered is left uncommitted and runs
+ * again on the next worker of the queue (at least once).
+ */
 cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                              size_t errstr_size);
 void cairn_worker_stop(cairn_worker_t *w); /* async-signal-safe */

@@ -70,6 +70,19 @@ def ownership_events():
     return sorted(out)
 
 
+def fencing_report(t_resume, node, owned_before):
+    """What a node paused past its session timeout did once resumed: it must
+    release its shards as lost, and any commit it tries must be refused."""
+    lost = fenced = owned_after = 0
+    for line in open(os.path.join(RUN, f"cairnd-{node}.log"), errors="replace"):
+        m = re.match(r"^ts=(\S+) ", line)
+        if not m or parse_ts(m.group(1)) < t_resume - 0.5:
+            continue
+        lost += "(lost: aborting in-flight work)" in line
+        fenced += "fenced by a newer instance" in line and "shard=" in line
+    return lost, fenced
+
+
 def takeover_ms(events, t, node):
     """Time from t until every shard `node` owned at t is owned again."""
     owned = {}
@@ -97,6 +110,7 @@ class Chaos:
         self.running = set()
         self.paused = set()
         self.disruptions = []  # (time, node, kind)
+        self.resumed = []  # (time, node) of SIGCONT
         self.lock = threading.Lock()
         self.rng = random.Random(args.seed)
 
@@ -128,6 +142,7 @@ class Chaos:
         time.sleep(secs)  # longer than session.timeout.ms: its shards move
         sh(CLUSTER, "resume-node", str(i))
         self.paused.discard(i)
+        self.resumed.append((time.time(), i))
         log(f"SIGCONT cairnd-{i}")
 
     def pick(self):
@@ -235,6 +250,18 @@ def main():
         for kind, v in sorted(tk.items()):
             log(f"takeover after {kind}: n={len(v)} p50={statistics.median(v):.0f}ms "
                 f"max={max(v):.0f}ms")
+        fencing_ok = True
+        for (t, node, kind) in chaos.disruptions:
+            if kind != "SIGSTOP":
+                continue
+            owned = takeover_ms(events, t, node) is not None
+            t_res = next(tr for tr, n in chaos.resumed if n == node and tr > t)
+            lost, fenced = fencing_report(t_res, node, owned)
+            log(f"fencing: cairnd-{node} owned shards when paused: {owned}; "
+                f"after SIGCONT it released them as lost: {lost > 0}; "
+                f"commits refused as fenced: {fenced}")
+            if owned and not lost:
+                fencing_ok = False
         allv = [x for v in tk.values() for x in v]
         p50 = statistics.median(allv) if allv else float("nan")
         mx = max(allv) if allv else float("nan")
@@ -246,7 +273,7 @@ def main():
             log(f"gaps: {rep.gaps[:10]}")
         dup = len(set(rep.duplicated)) + len(rep.dup_tasks)
         ok = (rep.completed == rep.started and not rep.lost and not dup
-              and not rep.gaps and mx != float("inf"))
+              and not rep.gaps and mx != float("inf") and fencing_ok)
         print(f"cluster: started={rep.started} completed={rep.completed} "
               f"lost={len(rep.lost)} duplicated={dup} gaps={len(rep.gaps)} "
               f"takeover_p50_ms={p50:.0f} takeover_max_ms={mx:.0f}", flush=True)
