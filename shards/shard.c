@@ -69,6 +69,7 @@ struct cairn_shard_s {
     size_t nhist, histcap;
     touched_t *touched;
     size_t ntouched, touchedcap;
+    cairn_wfmap_t *touched_set; /* ids in touched[], for O(1) lookups */
     rd_kafka_resp_err_t dr_err;
 };
 
@@ -262,16 +263,16 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
 
 static void touch(cairn_shard_t *shard, const char *id,
                   cairn_wf_status_t prev) {
-    for (size_t i = 0; i < shard->ntouched; i++)
-        if (!strcmp(shard->touched[i].id, id))
-            return;
+    if (cairn_wfmap_has(shard->touched_set, id))
+        return;
     if (shard->ntouched == shard->touchedcap) {
         shard->touchedcap = shard->touchedcap ? shard->touchedcap * 2 : 64;
         shard->touched = xrealloc(shard->touched,
                                   shard->touchedcap * sizeof(touched_t));
     }
     touched_t *t = &shard->touched[shard->ntouched++];
-    if (!(t->id = strdup(id)))
+    if (!(t->id = strdup(id)) ||
+        cairn_wfmap_put(shard->touched_set, id, NULL))
         abort();
     t->prev = prev;
 }
@@ -463,10 +464,7 @@ static int64_t wall_ms(void) {
 }
 
 static int touched_in_batch(cairn_shard_t *shard, const char *id) {
-    for (size_t i = 0; i < shard->ntouched; i++)
-        if (!strcmp(shard->touched[i].id, id))
-            return 1;
-    return 0;
+    return cairn_wfmap_has(shard->touched_set, id);
 }
 
 /*
@@ -530,6 +528,8 @@ static void clear_batch_outputs(cairn_shard_t *shard) {
     for (size_t i = 0; i < shard->ntouched; i++)
         free(shard->touched[i].id);
     shard->ntouched = 0;
+    if (shard->touched_set)
+        cairn_wfmap_clear(shard->touched_set);
     shard->dr_err = 0;
 }
 
@@ -790,10 +790,11 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     pthread_cond_init(&shard->cv, NULL);
     cairn_outputs_init(&shard->out);
     shard->wfs = cairn_wfmap_new();
+    shard->touched_set = cairn_wfmap_new_borrowed();
     shard->ix = cairn_index_new(node->conf, partition);
     shard->qcap = 1024;
     shard->q = calloc(shard->qcap, sizeof(*shard->q));
-    if (!shard->wfs || !shard->ix || !shard->q)
+    if (!shard->wfs || !shard->touched_set || !shard->ix || !shard->q)
         goto err;
     if (pthread_create(&shard->thread, NULL, run, shard)) {
         snprintf(errstr, errstr_size, "shard %d: cannot start thread",
@@ -803,6 +804,7 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     return shard;
 err:
     cairn_wfmap_destroy(shard->wfs);
+    cairn_wfmap_destroy(shard->touched_set);
     cairn_index_destroy(shard->ix);
     free(shard->q);
     free(shard);
@@ -878,6 +880,7 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     if (!shard)
         return;
     cairn_wfmap_destroy(shard->wfs);
+    cairn_wfmap_destroy(shard->touched_set);
     cairn_index_destroy(shard->ix);
     cairn_outputs_free(&shard->out);
     free(shard->hist);

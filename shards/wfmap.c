@@ -16,6 +16,7 @@ typedef struct {
 struct cairn_wfmap_s {
     slot_t *slots;
     size_t cap, count; /* cap is a power of two */
+    int borrowed;      /* values are not owned: never destroyed */
 };
 
 static uint64_t fnv1a(const char *s) {
@@ -37,15 +38,33 @@ cairn_wfmap_t *cairn_wfmap_new(void) {
     return map;
 }
 
-void cairn_wfmap_destroy(cairn_wfmap_t *map) {
-    if (!map)
-        return;
+cairn_wfmap_t *cairn_wfmap_new_borrowed(void) {
+    cairn_wfmap_t *map = cairn_wfmap_new();
+    if (map)
+        map->borrowed = 1;
+    return map;
+}
+
+static void release(cairn_wfmap_t *map, cairn_wf_t *wf) {
+    if (!map->borrowed)
+        cairn_wf_destroy(wf);
+}
+
+void cairn_wfmap_clear(cairn_wfmap_t *map) {
     for (size_t i = 0; i < map->cap; i++) {
         if (map->slots[i].id) {
             free(map->slots[i].id);
-            cairn_wf_destroy(map->slots[i].wf);
+            release(map, map->slots[i].wf);
+            map->slots[i].id = NULL;
         }
     }
+    map->count = 0;
+}
+
+void cairn_wfmap_destroy(cairn_wfmap_t *map) {
+    if (!map)
+        return;
+    cairn_wfmap_clear(map);
     free(map->slots);
     free(map);
 }
@@ -90,7 +109,7 @@ static int store(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf,
     size_t i = find_slot(map, id, hash);
     if (map->slots[i].id) {
         if (destroy_old && map->slots[i].wf != wf)
-            cairn_wf_destroy(map->slots[i].wf);
+            release(map, map->slots[i].wf);
         map->slots[i].wf = wf;
         return 0;
     }
@@ -120,7 +139,7 @@ void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
     if (!map->slots[i].id)
         return;
     free(map->slots[i].id);
-    cairn_wf_destroy(map->slots[i].wf);
+    release(map, map->slots[i].wf);
     map->slots[i].id = NULL;
     map->count--;
     /* Backward-shift the following cluster so probes stay unbroken. */
@@ -139,6 +158,10 @@ void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
 }
 
 size_t cairn_wfmap_count(const cairn_wfmap_t *map) { return map->count; }
+
+int cairn_wfmap_has(const cairn_wfmap_t *map, const char *id) {
+    return map->slots[find_slot(map, id, fnv1a(id))].id != NULL;
+}
 
 cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
                              const char **id) {

@@ -17,6 +17,12 @@
 typedef struct cairn_wfmap_s cairn_wfmap_t;
 
 cairn_wfmap_t *cairn_wfmap_new(void);
+/* A map that does not own its values (a set of ids, or an index). */
+cairn_wfmap_t *cairn_wfmap_new_borrowed(void);
+/* Removes every entry (destroying owned values); keeps the table. */
+void cairn_wfmap_clear(cairn_wfmap_t *map);
+/* 1 if id is a key (its value may be NULL). */
+int cairn_wfmap_has(const cairn_wfmap_t *map, const char *id);
 void cairn_wfmap_destroy(cairn_wfmap_t *map);
 cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id);
 /* Stores wf under id, destroying a different previous value. 0 or -1 (oom). */
