@@ -117,3 +117,31 @@ clean:
 format-check:
 	@command -v clang-format >/dev/null || { echo "format-check: clang-format not installed"; exit 1; }
 	@clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
+
+# ---- install, interop tests ----------------------------------------------
+# make install PREFIX=/usr/local [DESTDIR=...]: libcairn (.so and .a), the
+# public headers under include/cairn/ (#include <cairn/cairn.h>), a
+# pkg-config file and the programs.
+VERSION        ?= 0.1.0
+INSTALL_HDRS   := sdk/include/cairn.h sdk/conf.h engine/err.h engine/event.h
+INSTALL_BINS   := cairn cairnd cairn-timers cairn-worker-demo
+
+.PHONY: test-interop
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/include/cairn
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/libcairn.a
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libcairn.so
+	install -m 644 $(INSTALL_HDRS) $(DESTDIR)$(PREFIX)/include/cairn/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    sdk/cairn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cairn.pc
+	install -m 755 $(addprefix $(BUILD)/bin/,$(INSTALL_BINS)) $(DESTDIR)$(PREFIX)/bin/
+
+# Starts a local cluster, runs the Python starter, signaller and worker and
+# the CLI against it, installs into a temporary prefix and builds a program
+# against it; ends with "interop: N passed, M failed".
+test-interop:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build
+	@tests/interop/run.sh

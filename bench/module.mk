@@ -3,3 +3,9 @@ BINS += $(BUILD)/bin/cairn-load
 $(BUILD)/bin/cairn-load: $(BUILD)/obj/bench/load.o $(BUILD)/lib/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS)
+
+# cairn-bench: the measuring side of `make bench` (bench/run.sh drives it).
+BINS += $(BUILD)/bin/cairn-bench
+$(BUILD)/bin/cairn-bench: $(BUILD)/obj/bench/bench.o $(BUILD)/lib/libcairn.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)

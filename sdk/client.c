@@ -651,6 +651,16 @@ static int history_offsets(cairn_client_t *cl, const char *wf_id,
     return ret;
 }
 
+/* The seq the visibility record reports for wf_id, or 0 if unknown. */
+static int64_t indexed_seq(cairn_client_t *cl, const char *wf_id) {
+    json_t *o = NULL;
+    int64_t seq = 0;
+    if (index_lookup(cl, wf_id, &o) == 0 && o)
+        seq = json_integer_value(json_object_get(o, "seq"));
+    json_decref(o);
+    return seq;
+}
+
 cairn_err_t cairn_client_history(cairn_client_t *cl, const char *wf_id,
                                  cairn_event_t **events, size_t *count,
                                  char *errstr, size_t errstr_size) {
@@ -668,6 +678,16 @@ cairn_err_t cairn_client_history(cairn_client_t *cl, const char *wf_id,
         from = acc.want[0];
     err = scan_partition(cl, cl->t_history, p, from, wf_id, collect, &acc,
                          errstr, errstr_size);
+    /* The index is a hint, not the truth: if it is short of what the
+     * workflow's record says (or of what was just read), read every record
+     * of the workflow from the first indexed offset on. */
+    if (!err && acc.want && (int64_t)acc.n < indexed_seq(cl, wf_id)) {
+        cairn_events_free(acc.v, acc.n);
+        free(acc.want);
+        acc = (hist_acc_t){0};
+        err = scan_partition(cl, cl->t_history, p, from, wf_id, collect, &acc,
+                             errstr, errstr_size);
+    }
     free(acc.want);
     if (err) {
         cairn_events_free(acc.v, acc.n);

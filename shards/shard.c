@@ -71,6 +71,7 @@ struct cairn_shard_s {
     size_t ntouched, touchedcap;
     cairn_wfmap_t *touched_set; /* ids in touched[], for O(1) lookups */
     rd_kafka_resp_err_t dr_err;
+    uint32_t batch_gen; /* tags delivery reports with their attempt */
 };
 
 static int64_t mono_ms(void) {
@@ -97,8 +98,11 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         shard->dr_err = m->err;
         return;
     }
-    uintptr_t idx = (uintptr_t)m->_private;
-    if (idx && idx <= shard->nhist)
+    /* opaque = attempt generation << 32 | 1-based history index: a late
+     * report of an aborted attempt must not set an offset of its retry. */
+    uintptr_t tag = (uintptr_t)m->_private;
+    uintptr_t idx = tag & 0xffffffffu;
+    if (idx && idx <= shard->nhist && (tag >> 32) == shard->batch_gen)
         shard->hist[idx - 1].offset = m->offset;
 }
 
@@ -293,7 +297,9 @@ static void route(cairn_shard_t *shard, cairn_output_t *o, int *failed) {
         shard->nhist++;
         produce_retry(shard, node->t_history, shard->partition,
                       &shard->hist[shard->nhist - 1].ev, NULL,
-                      (void *)(uintptr_t)shard->nhist, failed);
+                      (void *)((uintptr_t)shard->batch_gen << 32 |
+                               (uintptr_t)shard->nhist),
+                      failed);
         break;
     case CAIRN_OUT_TASK:
         if (cairn__node_ensure_task_topic(node, o->ev.task_queue, topic,
@@ -566,6 +572,7 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     int64_t last = -1;
 
     clear_batch_outputs(shard);
+    shard->batch_gen++;
     if ((e = rd_kafka_begin_transaction(shard->producer)))
         return txn_error(shard, e, "begin_transaction");
     for (size_t i = 0; i < shard->nbatch; i++) {

@@ -24,10 +24,11 @@
 #include "kafka.h"
 #include "log.h"
 
-typedef struct {
+typedef struct pending_s {
     int partition;
     int64_t due_ms;
     char *member;
+    struct pending_s *next; /* chain in the held set */
 } pending_t;
 
 struct cairn_timers_fire_s {
@@ -38,6 +39,8 @@ struct cairn_timers_fire_s {
     int64_t outstanding;
     int failing;  /* in a delivery outage (logged) */
     int fatal;
+    pending_t **held; /* the outstanding records by member (chained) */
+    size_t nheld, nbuckets;
     cairn_timers_acks_t *acks;
     cairn_timers_metrics_t *m;
 };
@@ -68,6 +71,65 @@ int cairn_timers_member_split(char *member, int64_t *generation,
     return 0;
 }
 
+static size_t hash(const char *s) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n, size);
+    if (!p) {
+        LOG_ERROR("out of memory");
+        abort(); /* the daemon's one out-of-memory policy */
+    }
+    return p;
+}
+
+static void held_add(cairn_timers_fire_t *f, pending_t *p) {
+    if (f->nheld >= f->nbuckets) {
+        size_t nb = f->nbuckets ? f->nbuckets * 2 : 1024;
+        pending_t **b = xcalloc(nb, sizeof(*b));
+        for (size_t i = 0; i < f->nbuckets; i++) {
+            for (pending_t *q = f->held[i], *next; q; q = next) {
+                next = q->next;
+                size_t k = hash(q->member) & (nb - 1);
+                q->next = b[k];
+                b[k] = q;
+            }
+        }
+        free(f->held);
+        f->held = b;
+        f->nbuckets = nb;
+    }
+    size_t k = hash(p->member) & (f->nbuckets - 1);
+    p->next = f->held[k];
+    f->held[k] = p;
+    f->nheld++;
+}
+
+static void held_del(cairn_timers_fire_t *f, pending_t *p) {
+    pending_t **pp = &f->held[hash(p->member) & (f->nbuckets - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            f->nheld--;
+            return;
+        }
+    }
+}
+
+int cairn_timers_fire_holds(const cairn_timers_fire_t *f, const char *member) {
+    if (!f->nheld)
+        return 0;
+    for (pending_t *q = f->held[hash(member) & (f->nbuckets - 1)]; q;
+         q = q->next)
+        if (!strcmp(q->member, member))
+            return 1;
+    return 0;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg,
                   void *opaque) {
     cairn_timers_fire_t *f = opaque;
@@ -75,6 +137,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     (void)rk;
     if (!p)
         return;
+    held_del(f, p);
     f->outstanding--;
     CAIRN_TM_SET(f->m, outstanding, f->outstanding);
     if (msg->err) {
@@ -119,7 +182,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if (!f->failing)
-            LOG_WARN("kafka: %s", reason);
+            LOG_WARN("kafka: %s; claimed timers stay inflight until "
+                     "their TimerFired is delivered (by this or another "
+                     "instance)",
+                     reason);
         f->failing = 1;
         return;
     }
@@ -228,6 +294,7 @@ void cairn_timers_fire_destroy(cairn_timers_fire_t *f) {
     if (f->pipefd[1] >= 0)
         close(f->pipefd[1]);
     CAIRN_TM_SET(f->m, outstanding, 0);
+    free(f->held);
     free(f);
 }
 
@@ -254,7 +321,7 @@ cairn_err_t cairn_timers_fire_produce(cairn_timers_fire_t *f, int partition,
                             it->member);
         goto err;
     }
-    if (!(p = malloc(sizeof(*p)))) {
+    if (!(p = calloc(1, sizeof(*p)))) {
         err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
                             "out of memory");
         goto err;
@@ -272,6 +339,7 @@ cairn_err_t cairn_timers_fire_produce(cairn_timers_fire_t *f, int partition,
                                          errstr, errstr_size)))
         goto err;
     it->member = NULL;
+    held_add(f, p);
     f->outstanding++;
     CAIRN_TM_SET(f->m, outstanding, f->outstanding);
     CAIRN_TM_INC(f->m, produced, 1);

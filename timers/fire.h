@@ -9,7 +9,9 @@
  * A failed delivery drops nothing but the local record: the entry stays
  * inflight and is claimed again when its lease expires. message.timeout.ms
  * defaults to 3/4 of timers.lease.ms so that a record is reported (delivered
- * or failed) before its lease can pass to another claimer.
+ * or failed) before its lease can pass to another claimer — for records
+ * still queued; one already sent to a broker that vanished is reported only
+ * after request.timeout.ms, which is why cairn_timers_fire_holds exists.
  *
  * Single-threaded: every call, and every delivery report (served from
  * cairn_timers_fire_poll / _flush), runs on the caller's thread.
@@ -61,6 +63,14 @@ void cairn_timers_fire_destroy(cairn_timers_fire_t *f);
 cairn_err_t cairn_timers_fire_produce(cairn_timers_fire_t *f, int partition,
                                       cairn_timers_item_t *it, int64_t now_ms,
                                       char *errstr, size_t errstr_size);
+
+/*
+ * 1 if a record for member is outstanding here. A claim that returns such a
+ * member (its lease expired while librdkafka still held the record, e.g.
+ * in-flight to a vanished broker until request.timeout.ms) must not produce
+ * it again: the pending report settles it, and a failure leaves it inflight.
+ */
+int cairn_timers_fire_holds(const cairn_timers_fire_t *f, const char *member);
 
 /* Serves delivery reports and errors for up to timeout_ms (0 = no wait). */
 void cairn_timers_fire_poll(cairn_timers_fire_t *f, int timeout_ms);

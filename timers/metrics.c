@@ -95,7 +95,7 @@ void cairn_timers_metrics_log(const cairn_timers_metrics_t *m,
     cairn_timers_snapshot_t s;
     cairn_timers_metrics_snapshot(m, &s);
     LOG_INFO("timers: window_ms=%lld fired=%llu delivery_failures=%llu "
-             "produce_errors=%llu claimed=%llu reclaimed=%llu merged=%llu "
+             "produce_errors=%llu claimed=%llu reclaimed=%llu merged=%llu held=%llu "
              "late_p50_ms=%lld late_p99_ms=%lld delivered_p99_ms=%lld "
              "pending=%lld inflight=%lld outstanding=%lld redis_up=%lld",
              (long long)window_ms,
@@ -106,6 +106,7 @@ void cairn_timers_metrics_log(const cairn_timers_metrics_t *m,
              (unsigned long long)(s.claimed - prev->claimed),
              (unsigned long long)(s.reclaimed - prev->reclaimed),
              (unsigned long long)(s.merged - prev->merged),
+             (unsigned long long)(s.held - prev->held),
              (long long)cairn_timers_hist_quantile(s.late_produce,
                                                    prev->late_produce, 0.5),
              (long long)cairn_timers_hist_quantile(s.late_produce,

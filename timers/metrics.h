@@ -35,6 +35,7 @@ typedef struct {
     X(claimed, "due timers claimed from a due set")                            \
     X(reclaimed, "inflight timers claimed again after their lease expired")    \
     X(merged, "due entries dropped because already inflight")                  \
+    X(held, "re-claimed entries not produced again: a record is outstanding")  \
     X(produced, "TimerFired records handed to the producer")                   \
     X(fired, "TimerFired records delivered (acks=all)")                        \
     X(produce_errors, "TimerFired records the producer refused")               \

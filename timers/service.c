@@ -321,6 +321,10 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
                 CAIRN_TM_INC(&svc->m, claimed, 1);
             if (queue_full)
                 continue; /* stays inflight; claimed again after its lease */
+            if (cairn_timers_fire_holds(svc->fire, it->member)) {
+                CAIRN_TM_INC(&svc->m, held, 1);
+                continue; /* its pending report settles it */
+            }
             err = cairn_timers_fire_produce(svc->fire, c->partition, it, now,
                                             why, sizeof(why));
             if (!err)
