@@ -5,6 +5,7 @@
  *                          --rate R] [--duration S] [--warmup S] [--drain S]
  *                          [--linger MS] [--watch NAME=PID]...
  *   cairn-bench kafka-txn [--records N] [--size B] [--txn N] [--producers K]
+ *   cairn-bench kafka-latency [--records N]
  *   cairn-bench idle      [--type T] [--workflows K] [--pid PID]
  *
  * workflows: a closed loop keeps C workflows in flight (start one as soon as
@@ -22,6 +23,10 @@
  * (own transactional.id each) write N records of B bytes in transactions of
  * --txn records to <prefix>bench.txn while a read_committed consumer reads
  * them back; the rate is N over first produce to last record consumed.
+ *
+ * kafka-latency: N transactions of one record each, one after the other:
+ * commit time and produce-to-visible time under read_committed, the floor
+ * under every hop of a workflow.
  *
  * idle: starts K workflows that stay running (the bench_idle definition
  * waits for a signal), waits for their K WorkflowStarted records, and
@@ -203,8 +208,15 @@ static rd_kafka_t *new_tail_consumer(const char *topic, int *partitions) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
     for (int p = 0; p < n; p++) {
         int64_t lo, hi;
-        rd_kafka_resp_err_t err =
-            rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+        rd_kafka_resp_err_t err;
+        /* A topic created a moment ago may not have a leader yet. */
+        for (int tries = 0; tries < 50; tries++) {
+            err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi,
+                                                   10000);
+            if (!err || tries == 49)
+                break;
+            usleep(200 * 1000); /* retry backoff */
+        }
         if (err) {
             snprintf(errstr, sizeof(errstr), "%s", rd_kafka_err2str(err));
             die("watermarks");
@@ -568,6 +580,79 @@ static void run_kafka_txn(const opts_t *o) {
     free(th);
 }
 
+/*
+ * kafka-latency: one record per transaction, one at a time: how long a
+ * commit takes and how long until a read_committed consumer has the record
+ * (from just before produce). The floor of every hop of a workflow.
+ */
+static void run_kafka_latency(const opts_t *o) {
+    char topic[256], id[64], txn_id[128];
+    cairn_conf_topic(conf, "bench.txn", topic, sizeof(topic));
+    rd_kafka_t *cons = new_tail_consumer(topic, NULL);
+    rd_kafka_message_t *m0 = rd_kafka_consumer_poll(cons, 500);
+    if (m0)
+        rd_kafka_message_destroy(m0);
+    snprintf(id, sizeof(id), "cairn-bench-lat");
+    snprintf(txn_id, sizeof(txn_id), "%sbench-lat",
+             cairn_conf_str(conf, "topic.prefix"));
+    rd_kafka_t *rk = new_producer(id, txn_id, 0);
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
+    if (e) {
+        snprintf(errstr, sizeof(errstr), "%s", rd_kafka_error_string(e));
+        die("init_transactions");
+    }
+    long n = o->records;
+    int64_t *commit = calloc((size_t)n, sizeof(*commit));
+    int64_t *seen = calloc((size_t)n, sizeof(*seen));
+    char value[200];
+    memset(value, 'x', sizeof(value));
+    for (long i = 0; i < n; i++) {
+        char key[32];
+        int klen = snprintf(key, sizeof(key), "lat-%ld", i);
+        int64_t t0 = now_us();
+        if ((e = rd_kafka_begin_transaction(rk))) {
+            snprintf(errstr, sizeof(errstr), "%s", rd_kafka_error_string(e));
+            die("begin_transaction");
+        }
+        if (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY(key, (size_t)klen),
+                              RD_KAFKA_V_VALUE(value, sizeof(value)),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END))
+            die("produce");
+        int64_t t1 = now_us();
+        if ((e = rd_kafka_commit_transaction(rk, 30000))) {
+            snprintf(errstr, sizeof(errstr), "%s", rd_kafka_error_string(e));
+            die("commit_transaction");
+        }
+        commit[i] = now_us() - t1;
+        for (;;) {
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 1000);
+            if (!m) {
+                snprintf(errstr, sizeof(errstr), "record %ld not seen", i);
+                die("kafka-latency");
+            }
+            int mine = !m->err && m->key_len == (size_t)klen &&
+                       !memcmp(m->key, key, (size_t)klen);
+            rd_kafka_message_destroy(m);
+            if (mine)
+                break;
+        }
+        seen[i] = now_us() - t0;
+    }
+    qsort(commit, (size_t)n, sizeof(*commit), cmp_i64);
+    qsort(seen, (size_t)n, sizeof(*seen), cmp_i64);
+    printf("bench: kafka_txn_commit_p50_ms=%.1f commit_p99_ms=%.1f "
+           "visible_p50_ms=%.1f visible_p99_ms=%.1f\n",
+           pct_ms(commit, (size_t)n, 0.5), pct_ms(commit, (size_t)n, 0.99),
+           pct_ms(seen, (size_t)n, 0.5), pct_ms(seen, (size_t)n, 0.99));
+    free(commit);
+    free(seen);
+    rd_kafka_destroy(rk);
+    rd_kafka_consumer_close(cons);
+    rd_kafka_destroy(cons);
+}
+
 /* ---- idle ------------------------------------------------------------------ */
 
 static void run_idle(const opts_t *o) {
@@ -639,6 +724,7 @@ static void usage(FILE *fp) {
             "[--watch NAME=PID]...\n"
             "       cairn-bench kafka-txn [--records N] [--size B] [--txn N] "
             "[--producers K]\n"
+            "       cairn-bench kafka-latency [--records N]\n"
             "       cairn-bench idle [--type T] [--workflows K] [--pid PID] "
             "[--id-prefix P]\n"
             "Kafka and topic prefix come from the usual CAIRN_* settings or "
@@ -732,6 +818,8 @@ int main(int argc, char **argv) {
         run_workflows(&o);
     else if (!strcmp(o.mode, "kafka-txn"))
         run_kafka_txn(&o);
+    else if (!strcmp(o.mode, "kafka-latency"))
+        run_kafka_latency(&o);
     else if (!strcmp(o.mode, "idle"))
         run_idle(&o);
     else {

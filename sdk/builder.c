@@ -28,6 +28,9 @@
 #include <string.h>
 
 #include "engine.h"
+/* Only for cairn__json_refused_for_memory(): the builder parses user JSON
+ * values exactly as the engine does. */
+#include "internal.h"
 
 #define ERR_SIZE 512
 #define WHERE_SIZE 320
@@ -80,6 +83,16 @@ static void berr(cairn_wfb_t *b, const char *fmt, ...) {
 }
 
 static void oom(cairn_wfb_t *b) { berr(b, "out of memory"); }
+
+/* Writes a position for messages (truncated if long). */
+static void at(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void at(char *dst, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+}
 
 /* 1 if calls on this handle must do nothing. */
 static int dead(const node_t *n) { return !n || n->b->err[0]; }
@@ -136,8 +149,13 @@ static json_t *value(node_t *n, const char *what, const char *text) {
         return v;
     }
     memset(&jerr, 0, sizeof(jerr));
-    v = json_loads(text, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (!v)
+    v = json_loadb(text, strlen(text),
+                   JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    /* jansson reports some allocation failures as syntax errors: the
+     * engine's allocation-free classifier tells them apart. */
+    if (!v && cairn__json_refused_for_memory(text, strlen(text), &jerr))
+        oom(n->b);
+    else if (!v)
         berr(n->b,
              "%s: %s is neither JSON nor a $ path (column %d: %s): %.80s",
              n->where, what, jerr.column, jerr.text, text);
@@ -201,7 +219,7 @@ static node_t top_node(cairn_wfb_t *b) {
     memset(&n, 0, sizeof(n));
     n.b = b;
     n.obj = b->top;
-    snprintf(n.where, sizeof(n.where), "definition");
+    at(n.where, sizeof(n.where), "definition");
     return n;
 }
 
@@ -254,7 +272,7 @@ static node_t *retry_handle(cairn_wfb_t *b, json_t *parent,
         return NULL;
     r->parent = parent;
     r->obj = json_object_get(parent, "retry");
-    snprintf(r->where, sizeof(r->where), "%s retry", where);
+    at(r->where, sizeof(r->where), "%s retry", where);
     return r;
 }
 
@@ -282,7 +300,7 @@ cairn_wfb_state_t *cairn_wfb_state(cairn_wfb_t *b, const char *name) {
     }
     if (!(s = handle(b, sizeof(struct cairn_wfb_state_s), obj)))
         return NULL;
-    snprintf(s->where, sizeof(s->where), "state '%s'", name);
+    at(s->where, sizeof(s->where), "state '%s'", name);
     if (put_str(s, obj, "name", name))
         return NULL;
     return (cairn_wfb_state_t *)s;
@@ -312,16 +330,17 @@ static json_t *document(const cairn_wfb_t *b) {
             json_object_get(json_array_get(b->states, 0), "name"));
     for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
         const char *k = order[i];
-        if (!strcmp(k, "version"))
+        if (!strcmp(k, "version")) {
             v = json_integer(b->version);
-        else if (!strcmp(k, "initial"))
-            v = initial ? json_string(initial) : NULL;
-        else if (!strcmp(k, "states"))
+        } else if (!strcmp(k, "initial")) {
+            if (!initial)
+                continue;
+            v = json_string(initial);
+        } else if (!strcmp(k, "states")) {
             v = json_incref(b->states);
-        else if (!(v = json_incref(json_object_get(b->top, k))))
+        } else if (!(v = json_incref(json_object_get(b->top, k)))) {
             continue;
-        if (!v && !strcmp(k, "initial") && !initial)
-            continue;
+        }
         if (!v || json_object_set_new(doc, k, v)) {
             json_decref(doc);
             return NULL;
@@ -343,11 +362,18 @@ static char *dump(const cairn_wfb_t *b, size_t flags, char *errstr,
         snprintf(errstr, errstr_size, "%s", b->err);
         return NULL;
     }
-    if (!(doc = document(b)) || !(text = json_dumps(doc, flags))) {
+    /* Into a buffer of the right size (json_dumpb's output cannot fail
+     * half-way, json_dumps' can: see engine/json.c). */
+    size_t len = (doc = document(b)) ? json_dumpb(doc, NULL, 0, flags) : 0;
+    if (!len || !(text = malloc(len + 1)) ||
+        json_dumpb(doc, text, len, flags) != len) {
+        if (len)
+            free(text);
         json_decref(doc);
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    text[len] = '\0';
     json_decref(doc);
     return text;
 }
@@ -387,7 +413,7 @@ static json_t *add_cmd(node_t *s, json_t *cmd, char *where, size_t size) {
     }
     s->last_assign = NULL;
     if (where)
-        snprintf(where, size, "%s: on_enter[%zu]", s->where,
+        at(where, size, "%s: on_enter[%zu]", s->where,
                  json_array_size(cmds) - 1);
     return cmd;
 }
@@ -403,7 +429,7 @@ cairn_wfb_act_t *cairn_wfb_activity(cairn_wfb_state_t *st,
         return NULL;
     if (!(a = handle(s->b, sizeof(struct cairn_wfb_act_s), cmd)))
         return NULL;
-    snprintf(a->where, sizeof(a->where), "%s: activity '%.128s'", where,
+    at(a->where, sizeof(a->where), "%s: activity '%.128s'", where,
              id ? id : activity);
     if (put_str(a, cmd, "activity", activity) ||
         (id && put_str(a, cmd, "id", id)))
@@ -471,7 +497,7 @@ cairn_wfb_act_t *cairn_wfb_act_compensation(cairn_wfb_act_t *act,
         return NULL;
     a->has_compensation = 1;
     c->is_compensation = 1;
-    snprintf(c->where, sizeof(c->where), "%s: compensation '%.128s'",
+    at(c->where, sizeof(c->where), "%s: compensation '%.128s'",
              a->where, activity);
     if (put_str(c, obj, "activity", activity))
         return NULL;
@@ -585,12 +611,12 @@ static void assign_to(node_t *n, json_t *obj, const char *var,
 void cairn_wfb_assign(cairn_wfb_state_t *st, const char *var,
                       const char *v) {
     node_t *s = (node_t *)st;
-    json_t *obj, *cmd;
+    json_t *obj;
     if (dead(s))
         return;
     if (!s->last_assign) {
         if (!(obj = json_object()) ||
-            !(cmd = add_cmd(s, json_pack("{s:o}", "assign", obj), NULL, 0)))
+            !add_cmd(s, json_pack("{s:o}", "assign", obj), NULL, 0))
             return;
         s->last_assign = obj;
     }
@@ -616,7 +642,7 @@ cairn_wfb_child_t *cairn_wfb_child(cairn_wfb_state_t *st, const char *id,
         return NULL;
     if (!(c = handle(s->b, sizeof(struct cairn_wfb_child_s), obj)))
         return NULL;
-    snprintf(c->where, sizeof(c->where), "%s: child '%.128s'", where, id);
+    at(c->where, sizeof(c->where), "%s: child '%.128s'", where, id);
     return (cairn_wfb_child_t *)c;
 }
 
@@ -696,16 +722,15 @@ static json_t *with_optional(node_t *s, const char *inner, json_t *v) {
 void cairn_wfb_fail(cairn_wfb_state_t *st, const char *error_type,
                     const char *text) {
     node_t *s = (node_t *)st;
-    json_t *o, *msg = NULL;
+    json_t *o;
     if (dead(s) || missing(s, error_type, "error type"))
         return;
-    if (text && !(msg = json_string(text))) {
-        berr(s->b, "%s: error message is not UTF-8 (or out of memory)",
-             s->where);
+    if (!(o = json_object())) {
+        oom(s->b);
         return;
     }
-    if (!(o = with_optional(s, "error_message", msg)) ||
-        put_str(s, o, "error_type", error_type)) {
+    if (put_str(s, o, "error_type", error_type) ||
+        (text && put_str(s, o, "error_message", text))) {
         json_decref(o);
         return;
     }
@@ -786,7 +811,7 @@ cairn_wfb_trans_t *cairn_wfb_on(cairn_wfb_state_t *st, cairn_wfb_event_t event,
     }
     if (!(t = handle(s->b, sizeof(struct cairn_wfb_trans_s), obj)))
         return NULL;
-    snprintf(t->where, sizeof(t->where), "%s: on[%zu]", s->where,
+    at(t->where, sizeof(t->where), "%s: on[%zu]", s->where,
              json_array_size(list) - 1);
     if (ref && put_str(t, obj, events[ev].ref_key, ref))
         return NULL;

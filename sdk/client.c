@@ -32,7 +32,8 @@ struct cairn_client_s {
     int partitions;
     int timeout_ms;
     char t_events[256], t_history[256], t_state[256], t_definitions[256];
-    rd_kafka_t *producer;
+    rd_kafka_t *producer; /* used under plock (read); replaced under write */
+    pthread_rwlock_t plock;
     pthread_mutex_t mu; /* guards rc and `checked` */
     redisContext *rc;
     int checked; /* broker reachability was verified */
@@ -78,16 +79,41 @@ static void parse_redis_url(cairn_client_t *cl, const char *url) {
     cl->redis_db = slash ? atoi(slash + 1) : 0;
 }
 
+/* The client's idempotent producer, configured from cl->conf. */
+static rd_kafka_t *new_producer(cairn_client_t *cl, char *errstr,
+                                size_t errstr_size) {
+    char tmo[32];
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *kc;
+    snprintf(tmo, sizeof(tmo), "%d", cl->timeout_ms);
+    if (!(kc = cairn_kafka_producer_conf_new(cl->conf, "cairn-client", errstr,
+                                             errstr_size)))
+        return NULL;
+    if (cairn_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "acks", "all", errstr, errstr_size) ||
+        cairn_kafka_conf_set(kc, "linger.ms", "0", errstr, errstr_size) ||
+        cairn_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
+                             errstr_size))
+        goto err;
+    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size)))
+        goto err;
+    return rk;
+err:
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+}
+
 cairn_client_t *cairn_client_new(const cairn_conf_t *conf, char *errstr,
                                  size_t errstr_size) {
     cairn_client_t *cl = calloc(1, sizeof(*cl));
-    rd_kafka_conf_t *kc = NULL;
-    char tmo[32];
     if (!cl) {
         cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "out of memory");
         return NULL;
     }
     pthread_mutex_init(&cl->mu, NULL);
+    pthread_rwlock_init(&cl->plock, NULL);
     snprintf(cl->bootstrap, sizeof(cl->bootstrap), "%s",
              cairn_conf_str(conf, "bootstrap.servers"));
     parse_redis_url(cl, cairn_conf_str(conf, "redis.url"));
@@ -115,24 +141,10 @@ cairn_client_t *cairn_client_new(const cairn_conf_t *conf, char *errstr,
         snprintf(name, sizeof(name), "kafka.%s", n);
         cairn_conf_set(cl->conf, name, v, NULL, 0);
     }
-    snprintf(tmo, sizeof(tmo), "%d", cl->timeout_ms);
-    if (!(kc = cairn_kafka_producer_conf_new(conf, "cairn-client", errstr,
-                                    errstr_size)) ||
-        cairn_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
-                             errstr_size) ||
-        cairn_kafka_conf_set(kc, "acks", "all", errstr, errstr_size) ||
-        cairn_kafka_conf_set(kc, "linger.ms", "0", errstr, errstr_size) ||
-        cairn_kafka_conf_set(kc, "message.timeout.ms", tmo, errstr,
-                             errstr_size))
-        goto err;
-    rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
-    if (!(cl->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr,
-                                      errstr_size)))
+    if (!(cl->producer = new_producer(cl, errstr, errstr_size)))
         goto err;
     return cl;
 err:
-    if (kc && !cl->producer)
-        rd_kafka_conf_destroy(kc);
     cairn_client_destroy(cl);
     return NULL;
 }
@@ -147,6 +159,7 @@ void cairn_client_destroy(cairn_client_t *cl) {
     if (cl->rc)
         redisFree(cl->rc);
     cairn_conf_destroy(cl->conf);
+    pthread_rwlock_destroy(&cl->plock);
     pthread_mutex_destroy(&cl->mu);
     free(cl);
 }
@@ -161,8 +174,10 @@ static cairn_err_t check_broker(cairn_client_t *cl, char *errstr,
         return CAIRN_ERR_OK;
     const struct rd_kafka_metadata *md = NULL;
     int tmo = cl->timeout_ms < 5000 ? cl->timeout_ms : 5000;
+    pthread_rwlock_rdlock(&cl->plock);
     rd_kafka_resp_err_t err = rd_kafka_metadata(cl->producer, 0, NULL, &md,
                                                 tmo);
+    pthread_rwlock_unlock(&cl->plock);
     if (err)
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
                              "cannot reach Kafka at %s (%s); is it running? "
@@ -176,25 +191,31 @@ static cairn_err_t check_broker(cairn_client_t *cl, char *errstr,
     return CAIRN_ERR_OK;
 }
 
-/* Produces ev to topic/partition and waits for its delivery report. */
-static cairn_err_t produce_wait(cairn_client_t *cl, const char *topic,
+/* Polls until d has its report, for at most ms; 1 if it has. */
+static int wait_report(cairn_client_t *cl, delivery_t *d, int64_t ms) {
+    int64_t deadline = mono_ms() + ms;
+    while (!d->done && mono_ms() < deadline)
+        rd_kafka_poll(cl->producer, 50);
+    return d->done;
+}
+
+/* One attempt of produce_wait(); call with plock held for reading. */
+static cairn_err_t produce_once(cairn_client_t *cl, const char *topic,
                                 int32_t partition, const cairn_event_t *ev,
                                 char *errstr, size_t errstr_size) {
     delivery_t d = {0};
-    cairn_err_t err = check_broker(cl, errstr, errstr_size);
+    cairn_err_t err = cairn_kafka_produce_event(cl->producer, topic, partition,
+                                                ev, NULL, &d, errstr,
+                                                errstr_size);
     if (err)
         return err;
-    if ((err = cairn_kafka_produce_event(cl->producer, topic, partition, ev,
-                                         NULL, &d, errstr, errstr_size)))
-        return err;
-    int64_t deadline = mono_ms() + cl->timeout_ms + 1000;
-    while (!d.done && mono_ms() < deadline)
-        rd_kafka_poll(cl->producer, 50);
-    if (!d.done) {
-        /* The report still references d: purge so it can never fire. */
+    if (!wait_report(cl, &d, cl->timeout_ms + 1000)) {
+        /* The report references d on this stack: purge, then wait for the
+         * (purged) report so that it can never fire after we return. */
         rd_kafka_purge(cl->producer, RD_KAFKA_PURGE_F_QUEUE |
                                          RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_poll(cl->producer, 0);
+        while (!wait_report(cl, &d, 1000))
+            ;
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                              "Kafka at %s did not acknowledge within %d ms",
                              cl->bootstrap, cl->timeout_ms);
@@ -205,6 +226,49 @@ static cairn_err_t produce_wait(cairn_client_t *cl, const char *topic,
                              cairn_event_type_name(ev->type),
                              rd_kafka_err2str(d.err));
     return CAIRN_ERR_OK;
+}
+
+/*
+ * Replaces a producer that raised a fatal error (librdkafka: an idempotent
+ * producer that lost its sequence with the broker cannot be used again).
+ * No call is using the producer while the write lock is held.
+ */
+static void renew_producer(cairn_client_t *cl) {
+    char errstr[512];
+    pthread_rwlock_wrlock(&cl->plock);
+    if (rd_kafka_fatal_error(cl->producer, NULL, 0)) {
+        rd_kafka_t *rk = new_producer(cl, errstr, sizeof(errstr));
+        if (rk) {
+            rd_kafka_purge(cl->producer, RD_KAFKA_PURGE_F_QUEUE |
+                                             RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_destroy(cl->producer);
+            cl->producer = rk;
+        }
+    }
+    pthread_rwlock_unlock(&cl->plock);
+}
+
+/*
+ * Produces ev to topic/partition and waits for its delivery report. After a
+ * fatal producer error the record is sent once more with a new producer:
+ * safe, since every event carries its idempotency key (request id, or
+ * activity id and attempt) and the engine ignores a second copy.
+ */
+static cairn_err_t produce_wait(cairn_client_t *cl, const char *topic,
+                                int32_t partition, const cairn_event_t *ev,
+                                char *errstr, size_t errstr_size) {
+    cairn_err_t err = check_broker(cl, errstr, errstr_size);
+    for (int attempt = 0; !err; attempt++) {
+        pthread_rwlock_rdlock(&cl->plock);
+        err = produce_once(cl, topic, partition, ev, errstr, errstr_size);
+        int fatal = err && rd_kafka_fatal_error(cl->producer, NULL, 0);
+        pthread_rwlock_unlock(&cl->plock);
+        if (!fatal || attempt > 0)
+            break;
+        renew_producer(cl);
+        err = CAIRN_ERR_OK;
+    }
+    return err;
 }
 
 cairn_err_t cairn_client_send(cairn_client_t *cl, const cairn_event_t *ev,
@@ -413,6 +477,8 @@ static int index_lookup(cairn_client_t *cl, const char *wf_id, json_t **out) {
         json_object_set_new(o, "workflow_id", json_string(wf_id));
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+            if (!*v && (!strcmp(k, "result") || !strcmp(k, "error")))
+                continue; /* written empty for a close without one */
             if (!strcmp(k, "version") || !strcmp(k, "seq") ||
                 !strcmp(k, "started_ms") || !strcmp(k, "updated_ms") ||
                 !strcmp(k, "partition"))
@@ -823,7 +889,16 @@ cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
     if ((err = check_broker(cl, errstr, errstr_size)))
         goto out;
-    const cairn_topic_spec_t spec = {"definitions", 1, 1, 0};
+    pthread_rwlock_rdlock(&cl->plock);
+    err = put_record(cl, key, canon, errstr, errstr_size);
+    pthread_rwlock_unlock(&cl->plock);
+    if (!err && type_at_version)
+        *type_at_version = strdup(key);
+out:
+    free(canon);
+    return err;
+}
+
     if ((err = cairn_kafka_ensure_topics(cl->producer, cl->conf, &spec, 1,
                                          cl->timeout_ms, errstr,
                                          errstr_size)))

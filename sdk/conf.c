@@ -42,7 +42,7 @@ static const prop_t props[] = {
      "Prefix of every Cairn topic (events, history, state, tasks.<queue>, "
      "dlq, definitions)."},
     /* cluster shape */
-    {"partitions", T_INT, "12", 1, 10000, D | CL,
+    {"partitions", T_INT, "12", 1, 10000, D | TM | CL,
      "Partition count P of the events, history and state topics = the number "
      "of shards. Fixed when the cluster is created: a workflow's shard is "
      "murmur2(id) % P. cairnd refuses to start if an existing events topic "

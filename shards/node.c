@@ -43,7 +43,7 @@ static void release_all(cairn_node_t *node, int mode) {
         pthread_mutex_unlock(&node->lock);
         if (!shard)
             continue;
-        node->stats.owned--;
+        node->m.owned--;
         if (mode == 2) {
             cairn_shard_park(shard);
             node->parked[p] = shard;
@@ -82,7 +82,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             pthread_mutex_lock(&node->lock);
             node->shards[p] = shard;
             pthread_mutex_unlock(&node->lock);
-            node->stats.owned++;
+            node->m.owned++;
         }
         /* Parked shards not given back belong to someone else now. */
         drop_parked(node);
@@ -96,6 +96,95 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         release_all(node, lost ? 0 : 2);
         rd_kafka_assign(rk, NULL);
     }
+}
+
+static double owned_fn(void *opaque) {
+    return (double)((cairn_node_t *)opaque)->m.owned;
+}
+
+static double live_fn(void *opaque) {
+    return (double)((cairn_node_t *)opaque)->m.live;
+}
+
+static int health_fn(void *opaque, char *why, size_t why_size) {
+    cairn_node_t *node = opaque;
+    if (node->stopping) {
+        snprintf(why, why_size, "stopping");
+        return 1;
+    }
+    return 0;
+}
+
+/* Registers every metric of the node (a failure leaves a NULL handle,
+ * which updates ignore). */
+static void register_metrics(cairn_node_t *node) {
+    static const double secs[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                  0.1,   0.2,   0.5,   1,    2,    5,
+                                  10,    30};
+    static const double sizes[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
+                                   2000, 5000};
+    cairn_metrics_t *mx = node->metrics;
+    cairn_node_metrics_t *m = &node->m;
+#define CTR(field, name, help, labels)                                         \
+    m->field = cairn_metrics_counter(mx, name, help, labels)
+    CTR(events, "cairn_events_applied_total",
+        "Input events applied by this node's shards.", NULL);
+    CTR(batches, "cairn_transactions_committed_total",
+        "Shard transactions committed.", NULL);
+    CTR(aborts, "cairn_transactions_aborted_total",
+        "Shard transactions aborted and retried.", NULL);
+    CTR(dlq, "cairn_dlq_records_total", "Records sent to the DLQ.", NULL);
+    CTR(restored, "cairn_restored_workflows_total",
+        "Workflows restored from the state topic.", NULL);
+    CTR(redis_errors, "cairn_redis_errors_total",
+        "Failed Redis index flushes (the index is repaired later).", NULL);
+    CTR(act_completed, "cairn_activity_results_total",
+        "Activity results accepted, by outcome.", "outcome=\"completed\"");
+    CTR(act_failed, "cairn_activity_results_total",
+        "Activity results accepted, by outcome.", "outcome=\"failed\"");
+    CTR(act_timed_out, "cairn_activity_results_total",
+        "Activity results accepted, by outcome.", "outcome=\"timed_out\"");
+    CTR(act_retries, "cairn_activity_retries_total",
+        "Activity attempts scheduled after a failure or timeout.", NULL);
+    CTR(signals, "cairn_signals_total", "Signals received.", NULL);
+    CTR(timers_started, "cairn_timers_started_total", "Timers started.",
+        NULL);
+    CTR(timers_fired, "cairn_timers_fired_total",
+        "Timer fires accepted by workflows.", NULL);
+    CTR(wf_started, "cairn_workflows_total", "Workflow runs by outcome.",
+        "event=\"started\"");
+    CTR(wf_completed, "cairn_workflows_total", "Workflow runs by outcome.",
+        "event=\"completed\"");
+    CTR(wf_failed, "cairn_workflows_total", "Workflow runs by outcome.",
+        "event=\"failed\"");
+    CTR(continued, "cairn_continue_as_new_total",
+        "Workflow runs continued as new.", NULL);
+    CTR(evicted, "cairn_workflows_evicted_total",
+        "Closed workflows evicted after state.retention.closed.ms.", NULL);
+#undef CTR
+    m->restore_s = cairn_metrics_histogram(
+        mx, "cairn_restore_seconds", "Time to restore one shard.", NULL, secs,
+        sizeof(secs) / sizeof(secs[0]));
+    m->commit_s = cairn_metrics_histogram(
+        mx, "cairn_transaction_commit_seconds",
+        "send_offsets_to_transaction + commit_transaction latency.", NULL,
+        secs, sizeof(secs) / sizeof(secs[0]));
+    m->batch_size = cairn_metrics_histogram(
+        mx, "cairn_batch_events", "Input events per shard transaction.", NULL,
+        sizes, sizeof(sizes) / sizeof(sizes[0]));
+    m->step_s = cairn_metrics_histogram(
+        mx, "cairn_step_latency_seconds",
+        "Workflow step latency: input record timestamp to the commit of its "
+        "outputs.",
+        NULL, secs, sizeof(secs) / sizeof(secs[0]));
+    cairn_metrics_gauge_fn(mx, "cairn_shards_owned",
+                           "Shards (partitions) this node owns.", NULL,
+                           owned_fn, node);
+    cairn_metrics_gauge_fn(mx, "cairn_workflows_in_memory",
+                           "Workflows held in memory by this node's shards.",
+                           NULL, live_fn, node);
+    cairn_metrics_add_process(mx);
+    cairn_metrics_set_health(mx, health_fn, node);
 }
 
 cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
@@ -120,6 +209,9 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
     node->limits.max_history_events =
         (size_t)cairn_conf_int(conf, "history.max.events");
     pthread_mutex_init(&node->lock, NULL);
+    if (!(node->metrics = cairn_metrics_new()))
+        goto err;
+    register_metrics(node);
     if (!(node->shards = calloc((size_t)node->partitions,
                                 sizeof(*node->shards))) ||
         !(node->parked = calloc((size_t)node->partitions,
@@ -251,6 +343,18 @@ cairn_err_t cairn_node_run(cairn_node_t *node) {
         LOG_ERROR("%s", errstr);
         return err;
     }
+    int port = (int)cairn_conf_int(node->conf, "metrics.port");
+    if (port) {
+        if ((err = cairn_metrics_serve(node->metrics,
+                                       cairn_conf_str(node->conf,
+                                                      "metrics.address"),
+                                       port, errstr, sizeof(errstr)))) {
+            LOG_ERROR("metrics: %s", errstr);
+            return CAIRN_ERR_CONFIG;
+        }
+        LOG_INFO("metrics on http://%s:%d/metrics",
+                 cairn_conf_str(node->conf, "metrics.address"), port);
+    }
     if (!(node->defs = cairn_defs_new(node->conf, errstr, sizeof(errstr)))) {
         LOG_ERROR("%s", errstr);
         return CAIRN_ERR_KAFKA;
@@ -325,6 +429,7 @@ void cairn_node_destroy(cairn_node_t *node) {
     if (node->consumer)
         rd_kafka_destroy(node->consumer);
     cairn_defs_destroy(node->defs);
+    cairn_metrics_destroy(node->metrics);
     for (size_t i = 0; i < node->ntask_topics; i++)
         free(node->task_topics[i]);
     free(node->task_topics);

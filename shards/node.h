@@ -16,21 +16,34 @@
 
 #include "conf.h"
 #include "engine.h"
+#include "metrics.h"
 
 typedef struct cairn_shard_s cairn_shard_t;
 typedef struct cairn_defs_s cairn_defs_t;
 
+/* The node's metrics (served at metrics.port; names in docs/METRICS.md). */
 typedef struct {
-    atomic_llong events;        /* input events applied */
-    atomic_llong batches;       /* transactions committed */
-    atomic_llong aborts;        /* transactions aborted */
-    atomic_llong dlq;           /* records sent to the DLQ */
-    atomic_llong restored;      /* workflows restored */
-    atomic_llong restore_ms;    /* total restore time */
-    atomic_llong commit_us;     /* total commit latency */
-    atomic_llong redis_errors;  /* failed index flushes */
-    atomic_llong owned;         /* shards owned now */
-} cairn_node_stats_t;
+    cairn_metric_t *events;         /* input events applied */
+    cairn_metric_t *batches;        /* transactions committed */
+    cairn_metric_t *aborts;         /* transactions aborted */
+    cairn_metric_t *dlq;            /* records sent to the DLQ */
+    cairn_metric_t *restored;       /* workflows restored */
+    cairn_metric_t *restore_s;      /* restore duration per shard */
+    cairn_metric_t *commit_s;       /* transaction commit latency */
+    cairn_metric_t *batch_size;     /* input events per transaction */
+    cairn_metric_t *step_s;         /* record timestamp -> its commit */
+    cairn_metric_t *redis_errors;   /* failed index flushes */
+    cairn_metric_t *act_completed, *act_failed, *act_timed_out;
+    cairn_metric_t *act_retries;    /* ActivityScheduled with attempt > 1 */
+    cairn_metric_t *signals;        /* SignalReceived */
+    cairn_metric_t *timers_started; /* TimerStarted */
+    cairn_metric_t *timers_fired;   /* TimerFired accepted */
+    cairn_metric_t *wf_started, *wf_completed, *wf_failed;
+    cairn_metric_t *continued;      /* WorkflowContinuedAsNew */
+    cairn_metric_t *evicted;        /* closed workflows evicted */
+    atomic_long owned;              /* shards owned now */
+    atomic_long live;               /* workflows in memory now */
+} cairn_node_metrics_t;
 
 typedef struct cairn_node_s {
     cairn_conf_t *conf;
@@ -51,7 +64,8 @@ typedef struct cairn_node_s {
     size_t ntask_topics;
 
     atomic_int stopping;
-    cairn_node_stats_t stats;
+    cairn_metrics_t *metrics;
+    cairn_node_metrics_t m;
 } cairn_node_t;
 
 /* Creates the node's consumer and helpers; does not join the group yet. */

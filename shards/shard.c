@@ -72,7 +72,15 @@ struct cairn_shard_s {
     cairn_wfmap_t *touched_set; /* ids in touched[], for O(1) lookups */
     rd_kafka_resp_err_t dr_err;
     uint32_t batch_gen; /* tags delivery reports with their attempt */
+    long live_reported; /* this shard's share of the node's live gauge */
 };
+
+/* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
+static void report_live(cairn_shard_t *shard) {
+    long n = shard->wfs ? (long)cairn_wfmap_count(shard->wfs) : 0;
+    shard->node->m.live += n - shard->live_reported;
+    shard->live_reported = n;
+}
 
 static int64_t mono_ms(void) {
     struct timespec ts;
@@ -191,8 +199,9 @@ static int load(cairn_shard_t *shard) {
     cairn_wfmap_destroy(shard->wfs);
     shard->wfs = map;
     int64_t ms = mono_ms() - t0;
-    node->stats.restored += (long long)cairn_wfmap_count(map);
-    node->stats.restore_ms += ms;
+    cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(map));
+    cairn_metric_observe(node->m.restore_s, ms / 1000.0);
+    report_live(shard);
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
               "restored %zu workflows from %ld state records in %lld ms",
               cairn_wfmap_count(map), records, (long long)ms);
@@ -259,7 +268,7 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
         }
         break;
     }
-    shard->node->stats.dlq++;
+    cairn_metric_inc(shard->node->m.dlq, 1);
     cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
               "offset %lld sent to %s: %s", (long long)m->offset, node->t_dlq,
               reason);
@@ -324,7 +333,7 @@ static void route(cairn_shard_t *shard, cairn_output_t *o, int *failed) {
         produce_retry(shard, node->t_dlq, shard->partition, &o->ev, h, NULL,
                       failed);
         rd_kafka_headers_destroy(h);
-        node->stats.dlq++;
+        cairn_metric_inc(node->m.dlq, 1);
         cairn_log(CAIRN_LOG_WARN, shard->partition, o->ev.workflow_id,
                   "%s rejected to %s: %s",
                   o->ev.rejected_type ? o->ev.rejected_type : "event",
@@ -385,7 +394,6 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
         route(shard, &shard->out.v[i], failed);
     cairn_outputs_reset(&shard->out);
     cairn_event_clear(&ev);
-    node->stats.events++;
 }
 
 static void produce_states(cairn_shard_t *shard, int *failed) {
@@ -460,7 +468,7 @@ static void index_batch(cairn_shard_t *shard) {
         cairn_index_workflow(ix, wf, shard->touched[i].prev, result, error);
     }
     if (cairn_index_flush(ix))
-        shard->node->stats.redis_errors++;
+        cairn_metric_inc(shard->node->m.redis_errors, 1);
 }
 
 static int64_t wall_ms(void) {
@@ -565,6 +573,48 @@ static txn_result_t txn_error(cairn_shard_t *shard, rd_kafka_error_t *e,
     return r;
 }
 
+/* Metrics of a committed batch: its inputs and its history events. */
+static void count_batch(cairn_shard_t *shard, double commit_s) {
+    cairn_node_metrics_t *m = &shard->node->m;
+    int64_t now = wall_ms();
+    size_t applied = 0;
+    cairn_metric_observe(m->commit_s, commit_s);
+    cairn_metric_inc(m->batches, 1);
+    for (size_t i = 0; i < shard->nbatch; i++) {
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(shard->batch[i], &tstype);
+        if (shard->batch[i]->offset < shard->next_offset)
+            continue; /* a re-delivery skipped by this batch */
+        applied++;
+        if (ts > 0)
+            cairn_metric_observe(m->step_s, (now - ts) / 1000.0);
+    }
+    cairn_metric_inc(m->events, (double)applied);
+    cairn_metric_observe(m->batch_size, (double)applied);
+    for (size_t i = 0; i < shard->nhist; i++) {
+        const cairn_event_t *e = &shard->hist[i].ev;
+        switch (e->type) {
+        case CAIRN_EV_WORKFLOW_STARTED: cairn_metric_inc(m->wf_started, 1); break;
+        case CAIRN_EV_WORKFLOW_COMPLETED: cairn_metric_inc(m->wf_completed, 1); break;
+        case CAIRN_EV_WORKFLOW_FAILED: cairn_metric_inc(m->wf_failed, 1); break;
+        case CAIRN_EV_WORKFLOW_CONTINUED_AS_NEW: cairn_metric_inc(m->continued, 1); break;
+        case CAIRN_EV_ACTIVITY_COMPLETED: cairn_metric_inc(m->act_completed, 1); break;
+        case CAIRN_EV_ACTIVITY_FAILED: cairn_metric_inc(m->act_failed, 1); break;
+        case CAIRN_EV_ACTIVITY_TIMED_OUT: cairn_metric_inc(m->act_timed_out, 1); break;
+        case CAIRN_EV_ACTIVITY_SCHEDULED:
+            if (e->attempt > 1)
+                cairn_metric_inc(m->act_retries, 1);
+            break;
+        case CAIRN_EV_SIGNAL_RECEIVED: cairn_metric_inc(m->signals, 1); break;
+        case CAIRN_EV_TIMER_STARTED: cairn_metric_inc(m->timers_started, 1); break;
+        case CAIRN_EV_TIMER_FIRED: cairn_metric_inc(m->timers_fired, 1); break;
+        default: break;
+        }
+    }
+    cairn_metric_inc(m->evicted, (double)shard->nevict);
+    report_live(shard);
+}
+
 static txn_result_t run_batch(cairn_shard_t *shard) {
     cairn_node_t *node = shard->node;
     rd_kafka_error_t *e;
@@ -616,12 +666,13 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     if ((e = rd_kafka_commit_transaction(shard->producer, 30000)))
         return txn_error(shard, e, "commit_transaction");
     rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
-    node->stats.commit_us += (mono_ms() - t0) * 1000;
-    node->stats.batches++;
+    count_batch(shard, (mono_ms() - t0) / 1000.0);
     shard->next_offset = last + 1;
     index_batch(shard);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->wfs, shard->evict[i]);
+    if (shard->nevict)
+        report_live(shard);
     return TXN_OK;
 }
 
@@ -759,7 +810,7 @@ static void *run(void *arg) {
             continue;
         txn_result_t r;
         while ((r = run_batch(shard)) == TXN_ABORTED) {
-            shard->node->stats.aborts++;
+            cairn_metric_inc(shard->node->m.aborts, 1);
             clear_batch_outputs(shard);
             if (stopping(shard) == 2) {
                 r = TXN_FATAL;
@@ -887,6 +938,8 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     if (!shard)
         return;
     cairn_wfmap_destroy(shard->wfs);
+    shard->wfs = NULL;
+    report_live(shard);
     cairn_wfmap_destroy(shard->touched_set);
     cairn_index_destroy(shard->ix);
     cairn_outputs_free(&shard->out);

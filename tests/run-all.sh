@@ -4,14 +4,14 @@
 # summed over the suites' own closing lines). Each suite's output is shown
 # and kept in build/tests/logs/SUITE.log. Exit status 1 if any suite failed.
 #
-# Suites: unit fuzz schemas docs services compose e2e timers cluster
+# Suites: unit fuzz schemas docs services compose e2e interop timers cluster
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 LOGS=build/tests/logs
 mkdir -p "$LOGS"
 
-all=(unit fuzz schemas docs services compose e2e timers cluster)
+all=(unit fuzz schemas docs services compose e2e interop timers cluster)
 suites=("$@")
 ((${#suites[@]})) || suites=("${all[@]}")
 
@@ -38,6 +38,7 @@ run_suite() {
             echo "compose: 1 passed, 0 failed" ;;
         docs) check_docs ;;
         e2e) $PY -m pytest -v -p no:cacheprovider tests/e2e ;;
+        interop) tests/interop/run.sh ;;
         timers) $PY tests/timers/timers_test.py --workflows "${CAIRN_TIMER_WORKFLOWS:-2000}" ;;
         cluster) $PY tests/cluster/chaos.py --workflows "${CAIRN_CLUSTER_WORKFLOWS:-800}" \
             --duration "${CAIRN_CLUSTER_SECONDS:-30}" ;;

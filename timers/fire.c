@@ -78,12 +78,15 @@ static size_t hash(const char *s) {
     return (size_t)h;
 }
 
+void cairn__timers_oom(void) {
+    LOG_ERROR("out of memory");
+    abort();
+}
+
 static void *xcalloc(size_t n, size_t size) {
     void *p = calloc(n, size);
-    if (!p) {
-        LOG_ERROR("out of memory");
-        abort(); /* the daemon's one out-of-memory policy */
-    }
+    if (!p)
+        cairn__timers_oom();
     return p;
 }
 
@@ -160,10 +163,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg,
     }
     CAIRN_TM_INC(f->m, fired, 1);
     cairn_timers_hist_observe(&f->m->late_delivered, wall_ms() - p->due_ms);
-    if (cairn_timers_acks_push(f->acks, p->partition, p->member)) {
-        LOG_ERROR("out of memory");
-        abort(); /* the daemon's one out-of-memory policy */
-    }
+    if (cairn_timers_acks_push(f->acks, p->partition, p->member))
+        cairn__timers_oom();
 out:
     free(p);
 }
@@ -343,7 +344,7 @@ cairn_err_t cairn_timers_fire_produce(cairn_timers_fire_t *f, int partition,
     f->outstanding++;
     CAIRN_TM_SET(f->m, outstanding, f->outstanding);
     CAIRN_TM_INC(f->m, produced, 1);
-    cairn_timers_hist_observe(&f->m->late_produce, now_ms - it->due_ms);
+    cairn_timers_hist_observe(&f->m->late_produce, wall_ms() - p->due_ms);
     return CAIRN_ERR_OK;
 err:
     free(p);

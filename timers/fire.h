@@ -25,9 +25,12 @@
 #include "claim.h"
 #include "conf.h"
 #include "err.h"
-#include "metrics.h"
+#include "counters.h"
 
 typedef struct cairn_timers_fire_s cairn_timers_fire_t;
+
+/* Logs and aborts: cairn-timers' one out-of-memory policy. */
+void cairn__timers_oom(void) __attribute__((noreturn));
 
 /*
  * Splits "generation|timer_id|workflow_id" in place (the two separators are

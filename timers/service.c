@@ -38,6 +38,7 @@
 #include "fire.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -65,6 +66,7 @@ struct cairn_timers_service_s {
     cairn_timers_fire_t *fire;
     cairn_timers_acks_t acks; /* delivered, not yet removed from Redis */
     cairn_timers_metrics_t m;
+    cairn_metrics_t *metrics; /* the /metrics endpoint, if metrics.port */
     cairn_timers_snapshot_t last;
     int64_t summary_at; /* mono ms */
     volatile sig_atomic_t stop;
@@ -123,9 +125,14 @@ static void redis_close(cairn_timers_service_t *svc) {
     svc->sc.claim_sha[0] = svc->sc.ack_sha[0] = '\0';
 }
 
-/* A round trip failed: close, log once per outage, schedule a retry. */
-static void redis_fail(cairn_timers_service_t *svc, const char *why) {
+/*
+ * A round trip failed: close, log once per outage, schedule a retry. why
+ * may point into a context's errstr, so it is copied before the close.
+ */
+static void redis_fail(cairn_timers_service_t *svc, const char *reason) {
+    char why[256];
     int64_t now = mono_ms();
+    snprintf(why, sizeof(why), "%s", reason);
     redis_close(svc);
     CAIRN_TM_INC(&svc->m, redis_errors, 1);
     CAIRN_TM_SET(&svc->m, redis_up, 0);
@@ -259,10 +266,8 @@ static void ack_flush(cairn_timers_service_t *svc) {
         redis_fail(svc, why);
         return;
     }
-    if (err == CAIRN_ERR_NOMEM) {
-        LOG_ERROR("out of memory");
-        abort(); /* the daemon's one out-of-memory policy */
-    }
+    if (err == CAIRN_ERR_NOMEM)
+        cairn__timers_oom();
     if (err)
         LOG_WARN("%s; %zu delivered timers stay inflight and fire once "
                  "more after their lease (a duplicate the engine ignores)",
@@ -274,7 +279,8 @@ static void ack_flush(cairn_timers_service_t *svc) {
 /* Claims and fires what is due at wall time now; sets svc->wake_wall. */
 static void claim_round(cairn_timers_service_t *svc, int64_t now) {
     char why[512];
-    int64_t budget = svc->inflight_max - cairn_timers_fire_outstanding(svc->fire);
+    int64_t budget =
+        svc->inflight_max - cairn_timers_fire_outstanding(svc->fire);
     int64_t next = now + svc->idle_max_ms, pending = 0, inflight = 0;
     int queue_full = 0;
 
@@ -287,10 +293,8 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
                                          (size_t)svc->nparts, now,
                                          svc->lease_ms, per, svc->claims, why,
                                          sizeof(why));
-    if (err == CAIRN_ERR_NOMEM) {
-        LOG_ERROR("out of memory");
-        abort(); /* the daemon's one out-of-memory policy */
-    }
+    if (err == CAIRN_ERR_NOMEM)
+        cairn__timers_oom();
     if (err) {
         redis_fail(svc, why);
         return;
@@ -335,14 +339,11 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
                 cairn_log(CAIRN_LOG_ERROR, c->partition, NULL,
                           "%s; removing it from the timer index", why);
                 if (cairn_timers_acks_push(&svc->acks, c->partition,
-                                           it->member)) {
-                    LOG_ERROR("out of memory");
-                    abort();
-                }
+                                           it->member))
+                    cairn__timers_oom();
                 it->member = NULL;
             } else if (err == CAIRN_ERR_NOMEM) {
-                LOG_ERROR("out of memory");
-                abort();
+                cairn__timers_oom();
             } else {
                 queue_full = 1;
                 cairn_log(CAIRN_LOG_WARN, c->partition, NULL,
@@ -359,6 +360,10 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
+
+static size_t format_metrics(void *opaque, char *buf, size_t size) {
+    return cairn_timers_metrics_format(opaque, buf, size);
+}
 
 cairn_timers_service_t *cairn_timers_service_new(cairn_conf_t *conf,
                                                  cairn_err_t *errp,
@@ -421,9 +426,22 @@ cairn_timers_service_t *cairn_timers_service_new(cairn_conf_t *conf,
         LOG_WARN("cannot check the partition count (%s); scanning "
                  "partitions 0..%d as configured",
                  why, svc->nparts - 1);
-    if (cairn_conf_int(conf, "metrics.port"))
-        LOG_WARN("metrics.port is set but cairn-timers has no /metrics "
-                 "endpoint yet; counters appear in the 10 s summary line");
+    int port = (int)cairn_conf_int(conf, "metrics.port");
+    if (port) {
+        /* The timer counters render themselves; the registry adds the
+         * process metrics and serves /metrics and /healthz. */
+        if (!(svc->metrics = cairn_metrics_new()) ||
+            cairn_metrics_add_text(svc->metrics, format_metrics, &svc->m) ||
+            cairn_metrics_add_process(svc->metrics) ||
+            cairn_metrics_serve(svc->metrics,
+                                cairn_conf_str(conf, "metrics.address"), port,
+                                errstr, errstr_size)) {
+            err = CAIRN_ERR_CONFIG;
+            goto err;
+        }
+        LOG_INFO("metrics on http://%s:%d/metrics",
+                 cairn_conf_str(conf, "metrics.address"), port);
+    }
     return svc;
 err:
     if (errp)
@@ -435,6 +453,7 @@ err:
 void cairn_timers_service_destroy(cairn_timers_service_t *svc) {
     if (!svc)
         return;
+    cairn_metrics_destroy(svc->metrics);
     cairn_timers_fire_destroy(svc->fire);
     redis_close(svc);
     for (int i = 0; svc->claims && i < svc->nparts; i++)
@@ -572,7 +591,8 @@ cairn_err_t cairn_timers_service_run(cairn_timers_service_t *svc) {
             read_wakeups(svc); /* a broken connection closes both */
     }
     shutdown_flush(svc);
-    cairn_timers_metrics_log(&svc->m, &svc->last, 0);
+    cairn_timers_metrics_log(&svc->m, &svc->last,
+                             mono_ms() - (svc->summary_at - SUMMARY_MS));
     LOG_INFO("cairn-timers stopped");
     return ret;
 }

@@ -17,7 +17,7 @@
 
 #include "conf.h"
 #include "err.h"
-#include "metrics.h"
+#include "counters.h"
 
 typedef struct cairn_timers_service_s cairn_timers_service_t;
 

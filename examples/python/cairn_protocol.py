@@ -25,7 +25,7 @@ import uuid
 import avro.errors
 import avro.io
 import avro.schema
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SCHEMAS = os.path.normpath(os.path.join(HERE, "..", "..", "sdk",
@@ -141,28 +141,47 @@ class Protocol:
 
     def send(self, type_name, record, topic=None):
         """Produces one event keyed by its workflow id and waits until Kafka
-        has it; raises ProtocolError if it was not delivered."""
+        has it; raises ProtocolError if it was not delivered in time.
+
+        A producer that hits a fatal error (librdkafka: the idempotent
+        producer lost its sequence with the broker) cannot be used again:
+        it is replaced and the same record sent again. That is safe because
+        the record carries its request id (or activity id and attempt), so
+        the engine ignores a second copy."""
         value, headers = self.encode(type_name, record)
-        result = {}
-
-        def on_delivery(err, msg):
-            result["err"] = err
-            result["partition"] = msg.partition() if msg else None
-
-        self.producer.produce(topic or self.topic("events"),
-                              key=record["workflow_id"].encode("utf-8"),
-                              value=value, headers=headers,
-                              on_delivery=on_delivery)
         deadline = time.monotonic() + self.timeout_s
-        while "err" not in result and time.monotonic() < deadline:
-            self.producer.poll(0.1)
-        if "err" not in result:
-            raise ProtocolError(f"Kafka at {self.bootstrap} did not "
-                                f"acknowledge {type_name} within "
-                                f"{self.timeout_s} s")
-        if result["err"] is not None:
-            raise ProtocolError(f"{type_name} not delivered: {result['err']}")
-        return result["partition"]
+        last = None
+        while time.monotonic() < deadline:
+            result = {}
+
+            def on_delivery(err, msg):
+                result["err"] = err
+                result["partition"] = msg.partition() if msg else None
+
+            try:
+                self.producer.produce(
+                    topic or self.topic("events"),
+                    key=record["workflow_id"].encode("utf-8"), value=value,
+                    headers=headers, on_delivery=on_delivery)
+                while "err" not in result and time.monotonic() < deadline:
+                    self.producer.poll(0.1)
+            except KafkaException as e:
+                result["err"] = e.args[0] if e.args else e
+            err = result.get("err")
+            if "err" in result and err is None:
+                return result["partition"]
+            if "err" not in result:
+                break
+            last = err
+            if not (isinstance(err, KafkaError) and
+                    (err.fatal() or err.code() == KafkaError._FATAL or
+                     err.retriable())):
+                break
+            self._producer = None  # fatal: a new producer, a new PID
+            time.sleep(0.1)
+        raise ProtocolError(f"{type_name} not delivered to {self.bootstrap} "
+                            f"within {self.timeout_s} s: "
+                            f"{last or 'no acknowledgement'}")
 
     # ---- requests --------------------------------------------------------
     def start(self, wf_type, wf_id, input=None, version=None, policy=None,

@@ -87,7 +87,9 @@ cairn_err_t cairn_client_terminate(cairn_client_t *cl, const char *wf_id,
  * NULL or "use_existing". To retry safely pass opts->request_id and
  * signal_request_id: a repeated request id is a no-op. If the workflow
  * exists but is closed the start is a no-op and the signal is rejected
- * (Rejected in <prefix>dlq), as a plain signal would be.
+ * (Rejected in <prefix>dlq), as a plain signal would be — until the shard
+ * forgets the closed workflow (state.retention.closed.ms); then a new
+ * workflow starts.
  */
 cairn_err_t cairn_client_signal_with_start(
     cairn_client_t *cl, const char *type, const char *wf_id, const char *input,

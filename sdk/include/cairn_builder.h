@@ -53,12 +53,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* cairn_def_t (a compiled definition), cairn_def_to_json(),
+ * cairn_def_destroy(). */
+#include "engine.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* A compiled definition (engine.h); free with cairn_def_destroy(). */
-typedef struct cairn_def_s cairn_def_t;
 
 typedef struct cairn_wfb_s cairn_wfb_t;             /* a definition */
 typedef struct cairn_wfb_state_s cairn_wfb_state_t; /* one of its states */

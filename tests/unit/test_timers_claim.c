@@ -31,7 +31,7 @@
 
 #include "claim.h"
 #include "fire.h"
-#include "metrics.h"
+#include "counters.h"
 
 static pid_t server_pid = -1;
 static int server_port;

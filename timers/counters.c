@@ -1,8 +1,8 @@
 /*
- * metrics.c — counters, the lateness histogram, the periodic summary line
+ * counters.c — counters, the lateness histogram, the periodic summary line
  * and the Prometheus rendering. Writers are one thread; readers may be any.
  */
-#include "metrics.h"
+#include "counters.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,7 +95,8 @@ void cairn_timers_metrics_log(const cairn_timers_metrics_t *m,
     cairn_timers_snapshot_t s;
     cairn_timers_metrics_snapshot(m, &s);
     LOG_INFO("timers: window_ms=%lld fired=%llu delivery_failures=%llu "
-             "produce_errors=%llu claimed=%llu reclaimed=%llu merged=%llu held=%llu "
+             "produce_errors=%llu claimed=%llu reclaimed=%llu merged=%llu "
+             "held=%llu "
              "late_p50_ms=%lld late_p99_ms=%lld delivered_p99_ms=%lld "
              "pending=%lld inflight=%lld outstanding=%lld redis_up=%lld",
              (long long)window_ms,

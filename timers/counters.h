@@ -1,5 +1,5 @@
 /*
- * metrics.h — cairn-timers counters and the lateness histogram.
+ * counters.h — cairn-timers counters and the lateness histogram.
  *
  * One cairn_timers_metrics_t per process. The service thread writes it; any
  * other thread (a Prometheus endpoint) may read it at any time: every field
@@ -18,8 +18,9 @@
 /* Upper bounds (ms, inclusive) of the lateness buckets; one more is +Inf. */
 #define CAIRN_TIMERS_HIST_BOUNDS                                               \
     0, 1, 2, 3, 4, 5, 7, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300,  \
-        500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000, 300000
-#define CAIRN_TIMERS_HIST_N 31 /* the bounds above + the +Inf bucket */
+        500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000,    \
+        30000, 60000, 120000, 300000
+#define CAIRN_TIMERS_HIST_N 35 /* the bounds above + the +Inf bucket */
 
 extern const int64_t cairn_timers_hist_bounds[CAIRN_TIMERS_HIST_N - 1];
 
