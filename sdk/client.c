@@ -871,6 +871,43 @@ out:
 
 /* ---- definitions -------------------------------------------------------- */
 
+/* Produces one definition record and waits for it; plock held (read). */
+static cairn_err_t put_record(cairn_client_t *cl, const char *key,
+                              const char *canon, char *errstr,
+                              size_t errstr_size) {
+    const cairn_topic_spec_t spec = {"definitions", 1, 1, 0};
+    delivery_t d = {0};
+    cairn_err_t err = cairn_kafka_ensure_topics(cl->producer, cl->conf, &spec,
+                                                1, cl->timeout_ms, errstr,
+                                                errstr_size);
+    if (err)
+        return err;
+    rd_kafka_resp_err_t rerr = rd_kafka_producev(
+        cl->producer, RD_KAFKA_V_TOPIC(cl->t_definitions),
+        RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, strlen(key)),
+        RD_KAFKA_V_VALUE((void *)canon, strlen(canon)),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("content-type", "application/json", -1),
+        RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
+    if (rerr)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
+                             "produce definition: %s", rd_kafka_err2str(rerr));
+    if (!wait_report(cl, &d, cl->timeout_ms + 1000)) {
+        rd_kafka_purge(cl->producer, RD_KAFKA_PURGE_F_QUEUE |
+                                         RD_KAFKA_PURGE_F_INFLIGHT);
+        while (!wait_report(cl, &d, 1000))
+            ;
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
+                             "definition %s not acknowledged within %d ms",
+                             key, cl->timeout_ms);
+    }
+    if (d.err)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
+                             "definition %s refused: %s", key,
+                             rd_kafka_err2str(d.err));
+    return CAIRN_ERR_OK;
+}
+
 cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
                                         size_t len, char **type_at_version,
                                         char *errstr, size_t errstr_size) {
@@ -893,43 +930,6 @@ cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
     err = put_record(cl, key, canon, errstr, errstr_size);
     pthread_rwlock_unlock(&cl->plock);
     if (!err && type_at_version)
-        *type_at_version = strdup(key);
-out:
-    free(canon);
-    return err;
-}
-
-    if ((err = cairn_kafka_ensure_topics(cl->producer, cl->conf, &spec, 1,
-                                         cl->timeout_ms, errstr,
-                                         errstr_size)))
-        goto out;
-    delivery_t d = {0};
-    rd_kafka_resp_err_t rerr = rd_kafka_producev(
-        cl->producer, RD_KAFKA_V_TOPIC(cl->t_definitions),
-        RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE(canon, strlen(canon)),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER("content-type", "application/json", -1),
-        RD_KAFKA_V_OPAQUE(&d), RD_KAFKA_V_END);
-    if (rerr) {
-        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
-                            "produce definition: %s", rd_kafka_err2str(rerr));
-        goto out;
-    }
-    int64_t deadline = mono_ms() + cl->timeout_ms + 1000;
-    while (!d.done && mono_ms() < deadline)
-        rd_kafka_poll(cl->producer, 50);
-    if (!d.done || d.err) {
-        if (!d.done)
-            rd_kafka_purge(cl->producer, RD_KAFKA_PURGE_F_QUEUE |
-                                             RD_KAFKA_PURGE_F_INFLIGHT),
-                rd_kafka_poll(cl->producer, 0);
-        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
-                            "definition %s not acknowledged: %s", key,
-                            d.done ? rd_kafka_err2str(d.err) : "timed out");
-        goto out;
-    }
-    if (type_at_version)
         *type_at_version = strdup(key);
 out:
     free(canon);

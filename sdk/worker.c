@@ -68,11 +68,34 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     }
 }
 
+/* The worker's idempotent producer of results, configured from w->conf. */
+static rd_kafka_t *new_producer(cairn_worker_t *w, char *errstr,
+                                size_t errstr_size) {
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *pc = cairn_kafka_producer_conf_new(
+        w->conf, "cairn-worker", errstr, errstr_size);
+    if (!pc)
+        return NULL;
+    if (cairn_kafka_conf_set(pc, "enable.idempotence", "true", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(pc, "acks", "all", errstr, errstr_size) ||
+        cairn_kafka_conf_set(pc, "linger.ms", "1", errstr, errstr_size))
+        goto err;
+    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+    rd_kafka_conf_set_opaque(pc, w);
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
+        goto err;
+    return rk;
+err:
+    rd_kafka_conf_destroy(pc);
+    return NULL;
+}
+
 cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
                                  const char *task_queue, char *errstr,
                                  size_t errstr_size) {
     cairn_worker_t *w = calloc(1, sizeof(*w));
-    rd_kafka_conf_t *pc = NULL, *cc = NULL;
+    rd_kafka_conf_t *cc = NULL;
     char suffix[300], group[600], num[32];
     if (!w) {
         cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "out of memory");
@@ -93,20 +116,15 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
     for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
         cairn_conf_set(w->conf, copy[i], cairn_conf_str(conf, copy[i]), NULL,
                        0);
-
-    if (!(pc = cairn_kafka_producer_conf_new(conf, "cairn-worker", errstr,
-                                    errstr_size)) ||
-        cairn_kafka_conf_set(pc, "enable.idempotence", "true", errstr,
-                             errstr_size) ||
-        cairn_kafka_conf_set(pc, "acks", "all", errstr, errstr_size) ||
-        cairn_kafka_conf_set(pc, "linger.ms", "1", errstr, errstr_size))
+    for (size_t i = 0; i < cairn_conf_kafka_count(conf); i++) {
+        const char *n, *v;
+        char name[300];
+        cairn_conf_kafka_at(conf, i, &n, &v);
+        snprintf(name, sizeof(name), "kafka.%s", n);
+        cairn_conf_set(w->conf, name, v, NULL, 0);
+    }
+    if (!(w->producer = new_producer(w, errstr, errstr_size)))
         goto err;
-    rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
-    rd_kafka_conf_set_opaque(pc, w);
-    if (!(w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr,
-                                     errstr_size)))
-        goto err;
-    pc = NULL;
 
     snprintf(group, sizeof(group), "%sworkers.%s",
              cairn_conf_str(conf, "topic.prefix"), w->queue);
@@ -137,8 +155,6 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
     rd_kafka_poll_set_consumer(w->consumer);
     return w;
 err:
-    if (pc)
-        rd_kafka_conf_destroy(pc);
     if (cc)
         rd_kafka_conf_destroy(cc);
     cairn_worker_destroy(w);
@@ -263,6 +279,27 @@ static void dlq(cairn_worker_t *w, const rd_kafka_message_t *m,
              (long long)m->offset, w->t_dlq, reason);
 }
 
+/*
+ * A producer with a fatal error (an idempotent producer that lost its
+ * sequence with the broker) can never deliver again: replace it. Only the
+ * run loop produces, and it calls this between rounds.
+ */
+static void renew_producer(cairn_worker_t *w) {
+    char errstr[512];
+    if (!rd_kafka_fatal_error(w->producer, NULL, 0))
+        return;
+    rd_kafka_t *rk = new_producer(w, errstr, sizeof(errstr));
+    if (!rk) {
+        LOG_ERROR("cannot replace the failed result producer: %s", errstr);
+        return;
+    }
+    rd_kafka_purge(w->producer, RD_KAFKA_PURGE_F_QUEUE |
+                                    RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_destroy(w->producer);
+    w->producer = rk;
+    LOG_WARN("result producer replaced after a fatal error");
+}
+
 #define ROUND_MAX 256 /* tasks polled, run and committed together */
 
 typedef struct {
@@ -376,6 +413,7 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
             /* Results lost: rewind so the round runs again. */
             rd_kafka_seek_partitions(w->consumer, l, 5000);
             LOG_WARN("results of %d task(s) not delivered; re-running them", n);
+            renew_producer(w);
         }
         rd_kafka_topic_partition_list_destroy(l);
         for (int i = 0; i < n; i++) {

@@ -73,6 +73,7 @@ struct cairn_shard_s {
     rd_kafka_resp_err_t dr_err;
     uint32_t batch_gen; /* tags delivery reports with their attempt */
     long live_reported; /* this shard's share of the node's live gauge */
+    size_t last_batch;  /* records in the previous batch */
 };
 
 /* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
@@ -695,7 +696,10 @@ static int take_batch(cairn_shard_t *shard) {
         }
         pthread_cond_timedwait(&shard->cv, &shard->mu, &ts);
     }
-    if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop) {
+    /* Wait to fill a batch only under load (the last batch held more than
+     * one record): a lone event at low load is applied at once. */
+    if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop &&
+        shard->last_batch > 1) {
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += wait_ms * 1000000L;
         while (ts.tv_nsec >= 1000000000L) {
@@ -717,6 +721,7 @@ static int take_batch(cairn_shard_t *shard) {
         shard->qlen--;
     }
     stop = shard->stop;
+    shard->last_batch = shard->nbatch;
     pthread_mutex_unlock(&shard->mu);
     return stop;
 }

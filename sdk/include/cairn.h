@@ -3,7 +3,9 @@
  *
  * Client: start, signal, signal-with-start, cancel and terminate workflows
  * (records produced to <prefix>events with an idempotent producer,
- * acks=all; a call returns once Kafka has the record), describe, list and
+ * acks=all; a call returns once Kafka has the record; if the producer hits
+ * a fatal error it is replaced and the record sent once more, which is safe
+ * because every request carries its request id), describe, list and
  * await them (from the Redis visibility index), read their history (from
  * <prefix>history) and replay it through the engine.
  *

@@ -22,6 +22,7 @@
 #ifndef CAIRN_CF_H
 #define CAIRN_CF_H
 
+#include "cairn_builder.h"
 #include "test_engine_helpers.h"
 
 #define CF_MAX_WFS 64
@@ -41,7 +42,9 @@ typedef struct {
     int64_t now;
     cf_wf_t wfs[CF_MAX_WFS];
     size_t nwfs;
-    cairn_outputs_t out; /* everything since the last cf_clear() */
+    cairn_output_t *out; /* everything since the last cf_clear() */
+    size_t nout, capout;
+    int requests;        /* request ids handed out */
 } cf_world_t;
 
 /* A world with the given JSON definitions (NULL-terminated; may be NULL). */
@@ -49,6 +52,19 @@ cf_world_t *cf_new(const char *const *defs);
 /* Replays every workflow's history (must not diverge), frees the world. */
 void cf_free(cf_world_t *w);
 void cf_add_json(cf_world_t *w, const char *json);
+/* JSON written with ' for " (readable in C); caller frees. */
+char *cf_q(const char *squoted);
+/* cf_add_json(w, cf_q(squoted)). */
+void cf_def(cf_world_t *w, const char *squoted);
+/* Adds a builder's definition (built here; the builder stays the caller's). */
+void cf_add_builder(cf_world_t *w, const cairn_wfb_t *b);
+/* A file of the source tree ($CAIRN_SRCDIR or "."), caller frees. */
+char *cf_slurp(const char *rel);
+/* The canonical JSON of a definition text (must be valid); caller frees. */
+char *cf_canon(const char *json);
+/* Expects the definition (' for ") to be refused with exactly want, or,
+ * if want ends with '*', with a message starting with it. */
+void cf_refused(const char *squoted, const char *want);
 
 /* Applies one input (its time_ms is set to w->now) and delivers the
  * events it produced. The input's strings are borrowed. */
