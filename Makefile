@@ -15,7 +15,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 # Debian's python3 carries the python3-* test helper packages.
 PYTHON   := /usr/bin/python3
 
-.PHONY: all help deps build run demo test test-e2e test-cluster test-timers unit fuzz clean install format-check docs compose-check
+.PHONY: all help deps build run demo test test-e2e test-cluster test-timers unit fuzz clean install format-check docs compose-check bench
 
 all: build
 
@@ -25,6 +25,10 @@ help:
 	@echo "make run     start a local cluster, run the demo, stay up until Ctrl-C"
 	@echo "make demo    like run, but tear down and exit"
 	@echo "make test    every test suite against a real Kafka and Redis"
+	@echo "make test-e2e | test-timers | test-cluster | test-interop | test-workflows"
+	@echo "             one suite (the long forms of the timer and cluster tests)"
+	@echo "make bench   benchmarks against a local cluster"
+	@echo "make bench   figures on this box (own cluster; docs/BENCHMARKS.md)"
 	@echo "make install PREFIX=/usr/local"
 
 # ---- sources -----------------------------------------------------------
@@ -104,6 +108,11 @@ test-timers:
 	@$(MAKE) --no-print-directory build
 	@CAIRN_TIMER_WORKFLOWS=$${CAIRN_TIMER_WORKFLOWS:-20000} tests/run-all.sh timers
 
+bench:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build
+	@bench/run.sh
+
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "compose: docker-compose.yml is valid"
 
@@ -145,3 +154,12 @@ test-interop:
 	@deploy/deps.sh
 	@$(MAKE) --no-print-directory build
 	@tests/interop/run.sh
+
+# ---- workflows: conformance suite + examples end to end -------------------
+# tests/workflows/run.sh; ends with "workflows: N passed, M failed".
+include tests/workflows/module.mk
+.PHONY: test-workflows
+test-workflows:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build $(CF_BIN)
+	@tests/workflows/run.sh

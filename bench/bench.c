@@ -109,6 +109,22 @@ static double proc_cpu_s(long pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Busy and total jiffies of the whole box, from /proc/stat. */
+static void box_jiffies(double *busy, double *total) {
+    unsigned long long v[8] = {0};
+    FILE *fp = fopen("/proc/stat", "r");
+    *busy = *total = 0;
+    if (!fp)
+        return;
+    if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+               &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *total += (double)v[i];
+        *busy = *total - (double)v[3] - (double)v[4]; /* less idle, iowait */
+    }
+    fclose(fp);
+}
+
 static long vmrss_kb(long pid) {
     char path[64], line[256];
     long kb = -1;
@@ -318,7 +334,7 @@ static void run_workflows(const opts_t *o) {
     size_t lcap = 1 << 16, nlat = 0;
     int64_t *lat = malloc(lcap * sizeof(*lat));
     long started = 0, inflight = 0, done = 0, failed = 0, in_window = 0;
-    double cpu_watch0[MAX_WATCH];
+    double cpu_watch0[MAX_WATCH], box_busy0 = 0, box_total0 = 0;
 
     /* Let the consumer's first fetch settle before the clock starts. */
     rd_kafka_message_t *m0 = rd_kafka_consumer_poll(cons, 500);
@@ -337,6 +353,7 @@ static void run_workflows(const opts_t *o) {
         if (!window_open && now >= t_win0) {
             window_open = 1;
             cpu0 = self_cpu_s();
+            box_jiffies(&box_busy0, &box_total0);
             for (int w = 0; w < o->nwatch; w++)
                 cpu_watch0[w] = proc_cpu_s(o->watch_pid[w]);
         }
@@ -416,13 +433,25 @@ static void run_workflows(const opts_t *o) {
            pct_ms(lat, nlat, 0.90), pct_ms(lat, nlat, 0.999),
            nlat ? (double)lat[nlat - 1] / 1000.0 : 0,
            nlat ? (double)lat[0] / 1000.0 : 0, 100.0 * cpu / o->duration);
+    /* CPU over the window and the drain, in % of one core; "others" is
+     * what the box spent on processes not watched (other people's work). */
+    double el = (double)(now_us() - t_win0) / 1e6, b1, t1;
+    double watched = self_cpu_s() - cpu0; /* this tool */
     for (int w = 0; w < o->nwatch; w++) {
         double c1 = proc_cpu_s(o->watch_pid[w]);
-        /* The window ended at t_win1; drain time is small against it. */
-        if (cpu_watch0[w] >= 0 && c1 >= 0)
+        if (cpu_watch0[w] >= 0 && c1 >= 0) {
             printf(" %s_cpu=%.0f%%", o->watch_name[w],
-                   100.0 * (c1 - cpu_watch0[w]) /
-                       ((double)(now_us() - t_win0) / 1e6));
+                   100.0 * (c1 - cpu_watch0[w]) / el);
+            watched += c1 - cpu_watch0[w];
+        }
+    }
+    box_jiffies(&b1, &t1);
+    if (t1 > box_total0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        double box = 100.0 * (double)ncpu * (b1 - box_busy0) /
+                     (t1 - box_total0);
+        printf(" box_cpu=%.0f%%/%ld00%% others_cpu=%.0f%%", box, ncpu,
+               box - 100.0 * watched / el);
     }
     printf("\n");
     fflush(stdout);

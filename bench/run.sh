@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh — `make bench`: Cairn's figures on this box.
 #
-# Starts its own local cluster (deploy/cluster.sh up: one Kafka broker in
-# KRaft mode, Redis, cairnd, cairn-timers, cairn-worker-demo, all on
-# 127.0.0.1), then prints one "bench:" line per figure:
+# Starts a private local cluster of its own — one Kafka broker (KRaft,
+# deploy/kafka.sh --name bench), one Redis (deploy/redis.sh --name bench),
+# cairnd, cairn-timers and cairn-worker-demo, all on 127.0.0.1 — so that
+# nobody's `deploy/cluster.sh up/down` can join or stop it mid-run, runs the
+# measurements, tears it all down, and prints one "bench:" line per figure:
 #
 #   bench: kafka_txn_records_per_sec=R        the broker's transactional ceiling
 #   bench: concurrency=C workflows_per_sec=X p50_ms=Y p99_ms=Z
@@ -11,138 +13,150 @@
 #                                             C=1 and a sweep up to saturation
 #   bench: restore_workflows_per_sec=V bytes_per_idle_workflow=B
 #
-# and "bench:   detail ..." lines with what lies behind each figure (CPU of
-# every process over the window, p90/p999, unfinished workflows). Everything
-# is also kept in build/bench/. docs/BENCHMARKS.md explains the method.
+# "bench:   detail ..." lines say what lies behind each figure (the CPU of
+# every process and of everybody else over the window, p90/p999, unfinished
+# workflows); "micro:" lines give the CPU cost of each in-process step.
+# Everything is kept in build/bench/. docs/BENCHMARKS.md explains the method.
 #
-# If somebody else's cluster is up, waits for it to go away (polls every
-# 30 s, gives up after 10 min): it never tears down a cluster it did not
-# start, and always tears down its own.
+# One bench at a time: if another bench cluster is up, waits for it (polls
+# every 30 s, gives up after 10 min). Always tears down what it started.
 #
-# Knobs (environment): CAIRN_BENCH_NODES (1), CAIRN_BENCH_WORKERS (1),
-# CAIRN_BENCH_TIMERS (1), CAIRN_BENCH_SECONDS (15, window per run),
-# CAIRN_BENCH_CONCURRENCY ("8 32 128 512", the sweep), CAIRN_BENCH_IDLE
-# (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (500000),
+# Knobs (environment): CAIRN_BENCH_PARTITIONS (4), CAIRN_BENCH_SECONDS (15,
+# window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 1024", the sweep),
+# CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
+# CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run).
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
 
-CLUSTER=$CAIRN_ROOT/deploy/cluster.sh
 BIN=$CAIRN_ROOT/build/bin
-RUN=$CAIRN_RUN/cluster
 OUT=$CAIRN_ROOT/build/bench
-NODES=${CAIRN_BENCH_NODES:-1}
-WORKERS=${CAIRN_BENCH_WORKERS:-1}
-TIMERS=${CAIRN_BENCH_TIMERS:-1}
-SECONDS_PER_RUN=${CAIRN_BENCH_SECONDS:-15}
-SWEEP=${CAIRN_BENCH_CONCURRENCY:-"8 32 128 512"}
+P=${CAIRN_BENCH_PARTITIONS:-4}
+SECS=${CAIRN_BENCH_SECONDS:-15}
+SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 1024"}
 IDLE=${CAIRN_BENCH_IDLE:-50000}
-TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-500000}
+TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
+KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-49092}
+REDIS_PORT=${CAIRN_BENCH_REDIS_PORT:-46379}
 PROFILE=${CAIRN_BENCH_PROFILE:-0}
+KAFKA=("$CAIRN_ROOT/deploy/kafka.sh")
+REDIS=("$CAIRN_ROOT/deploy/redis.sh")
+
+# Only our settings reach the processes (a stray CAIRN_CONFIG would skew).
+for v in $(compgen -e); do
+    case $v in
+        CAIRN_BENCH_* | CAIRN_KAFKA_* | CAIRN_REDIS_START_TIMEOUT | CAIRN_CACHE) ;;
+        CAIRN_*) unset "$v" ;;
+    esac
+done
+export CAIRN_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
+export CAIRN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+export CAIRN_PARTITIONS=$P CAIRN_REPLICATION_FACTOR=1 CAIRN_TOPIC_PREFIX=cairn.
 
 mkdir -p "$OUT"
 LOG=$OUT/bench.log
 : >"$LOG"
 started=0
+PIDS=()
 
 say() { echo "$*" | tee -a "$LOG"; }
-note() { echo "[$(date +%H:%M:%S)] $*" >>"$LOG"; echo "[$(date +%H:%M:%S)] $*" >&2; }
+note() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG" >&2; }
 
 cleanup() {
+    local pids=() f pid
+    for f in "$OUT"/*.pid; do
+        [[ -e $f ]] || continue
+        pid=$(pidfile_alive "$f") && pids+=("$pid")
+        rm -f "$f"
+    done
+    ((${#pids[@]})) && stop_pids 60 "${pids[@]}"
     if ((started)); then
         note "tearing down the bench cluster"
-        "$CLUSTER" down >>"$LOG" 2>&1 || true
+        "${KAFKA[@]}" stop --name bench >>"$LOG" 2>&1 || true
+        "${REDIS[@]}" stop --port "$REDIS_PORT" --name bench >>"$LOG" 2>&1 || true
     fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-busy() { "$CLUSTER" status 2>/dev/null | grep -q ': running'; }
+busy() {
+    "${KAFKA[@]}" status --name bench >/dev/null 2>&1 ||
+        port_listening "$KAFKA_PORT" || port_listening "$REDIS_PORT"
+}
 
 wait_free() {
     local waited=0
     while busy; do
-        if ((waited >= 600)); then
-            die "bench: another cluster has been up for 10 min; not touching it (deploy/cluster.sh status)"
-        fi
-        note "another cluster is up (not ours): waiting ($waited s so far)"
+        ((waited < 600)) ||
+            die "bench: another bench cluster has been up for 10 min (ports $KAFKA_PORT/$REDIS_PORT); not touching it"
+        note "another bench cluster is up (not ours): waiting ($waited s so far)"
         sleep 30 # polling someone else's cluster, as agreed
         waited=$((waited + 30))
     done
 }
 
-# Byte offset of the end of a log (for reading only what comes next).
-log_end() { if [[ -f $1 ]]; then stat -c %s "$1"; else echo 0; fi; }
+# start_proc NAME CMD... — one of our processes, logged to build/bench/NAME.log
+start_proc() {
+    local name=$1
+    shift
+    "$@" >>"$OUT/$name.log" 2>&1 &
+    echo $! >"$OUT/$name.pid"
+    disown $! # its death (the restore's SIGKILL) is ours to report
+}
 
-# Waits until the lines of the cairnd logs after the given offsets show
-# `shard owned` for all P partitions. Usage: wait_owned P TIMEOUT
-declare -A OFF
-wait_owned() {
-    local p=$1 timeout=$2 i n deadline=$((SECONDS + $2))
+start_cairnd() { CAIRN_NODE_ID=bench-cairnd-1 start_proc cairnd-1 "$BIN/cairnd"; }
+
+alive() { # alive NAME... — dies with a clear message if one is gone
+    local n
+    for n in "$@"; do
+        pidfile_alive "$OUT/$n.pid" >/dev/null ||
+            die "bench: $n died (see $OUT/$n.log); the figures would be meaningless"
+    done
+}
+
+# Waits until the cairnd log past byte OFF shows every shard owned.
+wait_owned() { # wait_owned OFF TIMEOUT
+    local deadline=$((SECONDS + $2)) n
     while ((SECONDS < deadline)); do
-        n=0
-        for ((i = 1; i <= NODES; i++)); do
-            n=$((n + $(tail -c +$((${OFF[$i]:-0} + 1)) "$RUN/cairnd-$i.log" 2>/dev/null |
-                grep -c 'msg="shard owned"' || true)))
-        done
-        ((n >= p)) && return 0
+        n=$(tail -c +$(($1 + 1)) "$OUT/cairnd-1.log" | grep -c 'msg="shard owned"' || true)
+        ((n >= P)) && return 0
+        alive cairnd-1
         sleep 0.5 # waiting for the group to settle
     done
-    die "bench: shards not owned within ${timeout}s (see $RUN/cairnd-*.log)"
+    die "bench: shards not owned within $2 s (see $OUT/cairnd-1.log)"
 }
 
-pid_of() { pidfile_alive "$RUN/$1.pid"; }
-
-watch_args() {
-    local a=() pid
-    pid=$("$CAIRN_ROOT/deploy/kafka.sh" status --name single 2>/dev/null |
-        sed -n 's/.*pid \([0-9]*\),.*/\1/p' | head -1)
-    [[ -n $pid ]] && a+=(--watch "kafka=$pid")
-    pid=$("$CAIRN_ROOT/deploy/redis.sh" status 2>/dev/null |
-        sed -n 's/.*(pid \([0-9]*\),.*/\1/p' | head -1)
-    [[ -n $pid ]] && a+=(--watch "redis=$pid")
-    local i
-    for ((i = 1; i <= NODES; i++)); do
-        pid=$(pid_of "cairnd-$i") && a+=(--watch "cairnd$i=$pid")
-    done
-    for ((i = 1; i <= WORKERS; i++)); do
-        pid=$(pid_of "worker-$i") && a+=(--watch "worker$i=$pid")
-    done
-    for ((i = 1; i <= TIMERS; i++)); do
-        pid=$(pid_of "timers-$i") && a+=(--watch "timers$i=$pid")
-    done
-    echo "${a[@]}"
-}
+log_end() { if [[ -f $1 ]]; then stat -c %s "$1"; else echo 0; fi; }
+pid_of() { pidfile_alive "$OUT/$1.pid"; }
 
 bench() { # bench ARGS... — runs cairn-bench, keeps its lines
     "$BIN/cairn-bench" "$@" 2>>"$LOG" | tee -a "$LOG"
 }
 
 # ---- cluster -------------------------------------------------------------
-for b in cairnd cairn-timers cairn-worker-demo cairn cairn-bench; do
+for b in cairnd cairn-timers cairn-worker-demo cairn cairn-bench cairn-bench-micro; do
     [[ -x $BIN/$b ]] || die "bench: $BIN/$b missing: run make build"
 done
 wait_free
-for ((i = 1; i <= NODES; i++)); do OFF[$i]=$(log_end "$RUN/cairnd-$i.log"); done
-note "starting the bench cluster: nodes=$NODES workers=$WORKERS timers=$TIMERS"
+note "starting the bench cluster (Kafka :$KAFKA_PORT, Redis :$REDIS_PORT, P=$P)"
 started=1
 t_up=$(date +%s.%N)
-"$CLUSTER" up --kafka single --nodes "$NODES" --workers "$WORKERS" \
-    --timers "$TIMERS" >>"$LOG" 2>&1
-eval "$("$CLUSTER" env)"
-P=$CAIRN_PARTITIONS
-wait_owned "$P" 120
-note "cluster up in $(elapsed_since "$t_up") s; $P shards owned"
-"$BIN/cairn" definitions put "$CAIRN_ROOT/examples/demo/order.json" >>"$LOG" 2>&1
-"$BIN/cairn" definitions put "$CAIRN_ROOT/bench/idle.json" >>"$LOG" 2>&1
+"${KAFKA[@]}" start --name bench --port "$KAFKA_PORT" >>"$LOG" 2>&1
+"${REDIS[@]}" start --port "$REDIS_PORT" --name bench >>"$LOG" 2>&1
+off=$(log_end "$OUT/cairnd-1.log")
+start_cairnd
+CAIRN_NODE_ID=bench-timers-1 start_proc timers-1 "$BIN/cairn-timers"
+CAIRN_NODE_ID=bench-worker-1 start_proc worker-1 "$BIN/cairn-worker-demo"
+wait_owned "$off" 120
+"$BIN/cairn" definitions put "$CAIRN_ROOT/examples/demo/order.json" \
+    "$CAIRN_ROOT/bench/idle.json" >>"$LOG" 2>&1
+note "cluster up in $(elapsed_since "$t_up") s"
 
-say "bench: host nproc=$(nproc) cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\" mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo) topology=\"kafka=1 broker, cairnd=$NODES, workers=$WORKERS, timers=$TIMERS, partitions=$P\""
-
-# Warm the broker's JIT and every client's connections; not reported.
-note "warm-up"
-"$BIN/cairn-bench" workflows --concurrency 64 --duration 5 --warmup 1 \
-    --drain 20 >>"$LOG" 2>&1 || note "warm-up run reported a problem (see $LOG)"
+kafka_pid=$("${KAFKA[@]}" status --name bench | sed -n 's/.*pid \([0-9]*\),.*/\1/p' | head -1)
+redis_pid=$("${REDIS[@]}" status --port "$REDIS_PORT" --name bench |
+    sed -n 's/.*(pid \([0-9]*\),.*/\1/p' | head -1)
+say "bench: host nproc=$(nproc) cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\" mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo) load1=$(cut -d' ' -f1 /proc/loadavg) topology=\"1 Kafka broker (KRaft), 1 Redis, 1 cairnd, 1 cairn-timers, 1 cairn-worker-demo, partitions=$P\""
 
 # ---- the broker's ceiling ---------------------------------------------------
 note "kafka-txn: $TXN_RECORDS records of 200 B in transactions of 1000"
@@ -152,35 +166,30 @@ for k in 1 4; do
         --txn 1000 --producers "$k" 2>>"$LOG")
     grep detail <<<"$out" | tee -a "$LOG"
     r=$(sed -n 's/^bench: kafka_txn_records_per_sec=\([0-9]*\).*/\1/p' <<<"$out")
-    ((${r:-0} > best)) && best=$r
+    if ((${r:-0} > best)); then best=$r; fi
 done
 say "bench: kafka_txn_records_per_sec=$best"
+"$BIN/cairn-bench" kafka-latency --records 300 2>>"$LOG" |
+    sed 's/^bench: /bench:   detail /' | tee -a "$LOG"
 
 # ---- idle workflows: memory, then restore ------------------------------------
-cairnd_pid=$(pid_of cairnd-1)
-note "idle: $IDLE workflows waiting for a signal (cairnd-1 pid $cairnd_pid)"
-# With several nodes only cairnd-1's share would be measured: the figure
-# then comes from the sum of every node's growth instead.
-if ((NODES == 1)); then
-    idle_out=$(bench idle --workflows "$IDLE" --pid "$cairnd_pid")
-else
-    idle_out=$(bench idle --workflows "$IDLE")
-fi
+alive cairnd-1 worker-1 timers-1
+note "idle: $IDLE workflows waiting for a signal"
+idle_out=$(bench idle --workflows "$IDLE" --pid "$(pid_of cairnd-1)")
 bpw=$(sed -n 's/^bench: bytes_per_idle_workflow=\([0-9]*\).*/\1/p' <<<"$idle_out")
 
 note "restore: SIGKILL cairnd-1, start it again, time the restore of its shards"
-OFF[1]=$(log_end "$RUN/cairnd-1.log")
-"$CLUSTER" kill-node 1 >>"$LOG" 2>&1
-sleep 1 # the kill is asynchronous; let the process die
-"$CLUSTER" start-node 1 >>"$LOG" 2>&1
-want=$P
-((NODES > 1)) && want=$(((P + NODES - 1) / NODES))
+off=$(log_end "$OUT/cairnd-1.log")
+kill -KILL "$(pid_of cairnd-1)"
+while pid_of cairnd-1 >/dev/null; do sleep 0.1; done # SIGKILL is asynchronous
+start_cairnd
 deadline=$((SECONDS + 240))
-while (($(tail -c +$((OFF[1] + 1)) "$RUN/cairnd-1.log" | grep -c 'msg="restored ' || true) < want)); do
+while (($(tail -c +$((off + 1)) "$OUT/cairnd-1.log" | grep -c 'msg="restored ' || true) < P)); do
     ((SECONDS < deadline)) || die "bench: cairnd-1 did not restore within 240 s"
+    alive cairnd-1
     sleep 0.5 # waiting for the restore to finish
 done
-restore=$(tail -c +$((OFF[1] + 1)) "$RUN/cairnd-1.log" | "$SYS_PYTHON" -c '
+restore=$(tail -c +$((off + 1)) "$OUT/cairnd-1.log" | "$SYS_PYTHON" -c '
 import datetime, re, sys
 pat = re.compile(r"^ts=(\S+) .*? shard=(\d+) msg=\"restored (\d+) workflows from (\d+) state records in (\d+) ms\"")
 rows = []
@@ -191,36 +200,49 @@ for line in sys.stdin:
         rows.append((end, int(m.group(3)), int(m.group(4)), int(m.group(5)) / 1000.0))
 n = sum(r[1] for r in rows); recs = sum(r[2] for r in rows)
 wall = max(r[0] for r in rows) - min(r[0] - r[3] for r in rows)
-busy = sum(r[3] for r in rows)
-print(f"{n / wall:.0f} {n} {recs} {wall * 1000:.0f} {busy * 1000:.0f} {len(rows)}")
+print(f"{n / wall:.0f} {n} {recs} {recs / wall:.0f} {wall * 1000:.0f} {len(rows)}")
 ')
-read -r rate n recs wall_ms busy_ms nshards <<<"$restore"
-say "bench:   detail restore shards=$nshards workflows=$n state_records=$recs wall_ms=$wall_ms shard_ms_sum=$busy_ms"
+read -r rate n recs rps wall_ms nshards <<<"$restore"
+say "bench:   detail restore shards=$nshards workflows=$n state_records=$recs records_per_sec=$rps wall_ms=$wall_ms rss_after_restore_kb=$(awk '/VmRSS/ {print $2}' "/proc/$(pid_of cairnd-1)/status")"
 say "bench: restore_workflows_per_sec=$rate bytes_per_idle_workflow=${bpw:-unknown}"
-wait_owned "$P" 120
+wait_owned "$off" 120
 
 # ---- the order workflow ---------------------------------------------------------
-read -r -a WATCH <<<"$(watch_args)"
-note "concurrency 1 for ${SECONDS_PER_RUN}s"
-bench workflows --concurrency 1 --duration "$SECONDS_PER_RUN" --warmup 2 "${WATCH[@]}"
+WATCH=(--watch "kafka=$kafka_pid" --watch "redis=$redis_pid"
+    --watch "cairnd=$(pid_of cairnd-1)" --watch "worker=$(pid_of worker-1)"
+    --watch "timers=$(pid_of timers-1)")
+# Warms every shard's producer (its first transaction learns topic metadata,
+# about a second) and the broker's JIT; not reported.
+note "warm-up"
+"$BIN/cairn-bench" workflows --concurrency 64 --duration 5 --warmup 1 \
+    --linger 1 >>"$LOG" 2>&1 || note "warm-up reported a problem (see $LOG)"
+note "concurrency 1 for ${SECS}s"
+bench workflows --concurrency 1 --duration "$SECS" --warmup 2 "${WATCH[@]}"
 for c in $SWEEP; do
-    note "concurrency $c for ${SECONDS_PER_RUN}s"
-    bench workflows --concurrency "$c" --duration "$SECONDS_PER_RUN" --warmup 3 \
+    alive cairnd-1 worker-1 timers-1
+    note "concurrency $c for ${SECS}s"
+    bench workflows --concurrency "$c" --duration "$SECS" --warmup 3 \
         --linger 1 "${WATCH[@]}"
 done
 
 if [[ $PROFILE == 1 ]] && command -v perf >/dev/null; then
     c=$(echo "$SWEEP" | awk '{print $NF}')
-    pid=$(pid_of cairnd-1)
     note "profile: perf record cairnd-1 at concurrency $c"
-    perf record -F 999 -g -p "$pid" -o "$OUT/cairnd.perf.data" -- \
-        sleep $((SECONDS_PER_RUN + 3)) >>"$LOG" 2>&1 &
+    perf record -F 499 --call-graph dwarf,16384 -p "$(pid_of cairnd-1)" \
+        -o "$OUT/cairnd.perf.data" -- sleep $((SECS + 3)) >>"$LOG" 2>&1 &
     perf_pid=$!
-    bench workflows --concurrency "$c" --duration "$SECONDS_PER_RUN" --warmup 3 \
+    bench workflows --concurrency "$c" --duration "$SECS" --warmup 3 \
         --linger 1 "${WATCH[@]}"
     wait "$perf_pid" || true
-    perf report -i "$OUT/cairnd.perf.data" --no-children --sort dso,sym \
-        --stdio 2>/dev/null | head -120 >"$OUT/cairnd.perf.txt" || true
+    perf report -i "$OUT/cairnd.perf.data" --children --sort sym --stdio \
+        -g none 2>/dev/null | grep -E '^ +[0-9]' | head -80 >"$OUT/cairnd.perf.txt" || true
     note "profile: $OUT/cairnd.perf.txt"
 fi
-note "done; everything is in $LOG"
+alive cairnd-1 worker-1 timers-1
+cleanup
+started=0
+trap - EXIT
+
+# ---- in-process cost per step (no Kafka; the box is quieter now) -----------------
+(cd "$CAIRN_ROOT" && "$BIN/cairn-bench-micro" --workflows 20000 --idle "$IDLE") | tee -a "$LOG"
+note "done; everything is in $OUT"

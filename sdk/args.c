@@ -6,6 +6,7 @@
 #include "args.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int is_property(const cairn_conf_t *conf, const char *name) {
@@ -26,14 +27,22 @@ int cairn_args_conf(cairn_conf_t *conf, int *argcp, char **argv, char *errstr,
                     size_t errstr_size) {
     int argc = *argcp, out = 1;
     char sub[512], name[256];
-    char *file = NULL;
-    /* The file comes first so that the environment and flags override it. */
-    for (int i = 1; i < argc; i++)
+    const char *file = NULL;
+    /* The file comes first so that the environment and flags override it;
+     * --config (a flag) names it in preference to CAIRN_CONFIG. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
             file = argv[i + 1];
+        else if (!strncmp(argv[i], "--config=", 9))
+            file = argv[i] + 9;
+    }
+    if (!file && getenv("CAIRN_CONFIG") && *getenv("CAIRN_CONFIG"))
+        file = getenv("CAIRN_CONFIG");
     if (file && cairn_conf_load_file(conf, file, errstr, errstr_size))
         return -1;
-    if (cairn_conf_load_defaults(conf, errstr, errstr_size))
+    if (cairn_conf_load_env(conf, errstr, errstr_size))
         return -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *value = NULL;
@@ -50,6 +59,8 @@ int cairn_args_conf(cairn_conf_t *conf, int *argcp, char **argv, char *errstr,
             i++;
             continue;
         }
+        if (!strncmp(a, "--config=", 9))
+            continue;
         if (!strcmp(a, "-X") || !strncmp(a, "-X", 2)) {
             const char *kv = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
             const char *eq = kv ? strchr(kv, '=') : NULL;

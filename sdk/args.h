@@ -4,7 +4,8 @@
  * Every program accepts `-X name=value` (any property of docs/CONFIGURATION.md)
  * and `--config FILE`, plus long options that are shorthands for properties
  * (`--bootstrap-servers H:P` = `-X bootstrap.servers=H:P`). Configuration is
- * loaded defaults < file < environment < flags.
+ * loaded defaults < file (--config FILE, else CAIRN_CONFIG) < environment <
+ * flags.
  */
 #ifndef CAIRN_ARGS_H
 #define CAIRN_ARGS_H

@@ -7,8 +7,9 @@
  * the parser the JSON front end uses. There is no second validator to keep
  * in step with the engine: what the builder accepts and what it refuses is
  * the engine's decision, in the engine's words. The builder itself only
- * refuses what cannot be written as JSON at all (NULL names, values that are
- * not JSON, a variable assigned twice in one object) and out-of-memory.
+ * refuses what it cannot write down (NULL names, values that are not JSON,
+ * a variable assigned twice in one object, a second compensation, an enum
+ * value out of range) and out-of-memory.
  *
  * Ownership: the builder owns one jansson tree (the top-level keys in `top`,
  * the states in `states`) and a list of every handle it handed out. A handle

@@ -435,9 +435,10 @@ static void terminal_of(cairn_shard_t *shard, const char *id,
             *result = e->result ? e->result : "null";
         else if (e->type == CAIRN_EV_WORKFLOW_FAILED)
             *error = e->error_type;
-        else if (e->type == CAIRN_EV_WORKFLOW_CANCELED ||
-                 e->type == CAIRN_EV_WORKFLOW_TERMINATED)
-            *error = e->reason ? e->reason : "";
+        else if ((e->type == CAIRN_EV_WORKFLOW_CANCELED ||
+                  e->type == CAIRN_EV_WORKFLOW_TERMINATED) &&
+                 e->reason && *e->reason)
+            *error = e->reason;
     }
 }
 

@@ -12,6 +12,7 @@ LOGS=build/tests/logs
 mkdir -p "$LOGS"
 
 all=(unit fuzz schemas docs services compose e2e interop timers cluster)
+all+=(workflows) # the workflow conformance suite + examples end to end
 suites=("$@")
 ((${#suites[@]})) || suites=("${all[@]}")
 
@@ -42,6 +43,7 @@ run_suite() {
         timers) $PY tests/timers/timers_test.py --workflows "${CAIRN_TIMER_WORKFLOWS:-2000}" ;;
         cluster) $PY tests/cluster/chaos.py --workflows "${CAIRN_CLUSTER_WORKFLOWS:-800}" \
             --duration "${CAIRN_CLUSTER_SECONDS:-30}" ;;
+        workflows) tests/workflows/run.sh ;;
         *) echo "unknown suite $1"; return 2 ;;
     esac
 }

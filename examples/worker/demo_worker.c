@@ -60,6 +60,7 @@ static const char *names[] = {
     "charge_card",   "reserve_inventory", "ship_order",  "refund_card",
     "release_inventory", "send_email",    "notify",      "echo",
     "validate",      "provision",         "approve_request", "archive",
+    "send_approval_request", "send_reminder", "process_page",
 };
 
 int main(int argc, char **argv) {

@@ -11,8 +11,7 @@
  *
  * Configuration: defaults < the config file (--config FILE, else the file
  * named by CAIRN_CONFIG) < the environment (CAIRN_*) < flags (-X name=value
- * and the long options of properties). args.c applies them in that order;
- * main() only makes --config win over CAIRN_CONFIG and accepts --config=FILE.
+ * and the long options of properties), applied in that order by args.c.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -743,40 +742,9 @@ static const struct {
     {"replay", cmd_replay},       {"definitions", cmd_definitions},
 };
 
-/*
- * A copy of argv with --config=FILE split in two (args.c takes the spaced
- * form) and 1 in *has_config if --config was given. Caller frees the array.
- */
-static char **normalize_args(int *argcp, char **argv, int *has_config) {
-    int argc = *argcp, out = 0;
-    char **v = calloc((size_t)argc * 2 + 1, sizeof(*v));
-    *has_config = 0;
-    if (!v)
-        return NULL;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--")) {
-            while (i < argc)
-                v[out++] = argv[i++];
-            break;
-        }
-        if (!strncmp(argv[i], "--config=", 9)) {
-            v[out++] = "--config";
-            v[out++] = argv[i] + 9;
-            *has_config = 1;
-            continue;
-        }
-        if (!strcmp(argv[i], "--config"))
-            *has_config = 1;
-        v[out++] = argv[i];
-    }
-    v[out] = NULL;
-    *argcp = out;
-    return v;
-}
-
 int main(int argc, char **argv) {
     char errstr[1024];
-    int rc = EXIT_USAGE, bad = 0, has_config;
+    int rc = EXIT_USAGE, bad = 0;
     cairn_conf_t *conf = NULL;
     cairn_client_t *cl = NULL;
     cmd_fn fn = NULL;
@@ -789,15 +757,12 @@ int main(int argc, char **argv) {
             return 0;
         }
     }
-    char **args = normalize_args(&argc, argv, &has_config);
-    if (!args || !(conf = cairn_conf_new())) {
+    char **args = argv;
+    if (!(conf = cairn_conf_new())) {
         fprintf(stderr, "%s: out of memory\n", prog);
         rc = EXIT_RUNTIME;
         goto out;
     }
-    /* --config names the file; CAIRN_CONFIG is the default name. */
-    if (has_config)
-        unsetenv("CAIRN_CONFIG");
     const char *output = take_opt(&argc, args, 1, "--output", &bad);
     if (bad)
         goto out;
@@ -843,6 +808,5 @@ int main(int argc, char **argv) {
 out:
     cairn_client_destroy(cl);
     cairn_conf_destroy(conf);
-    free(args);
     return rc;
 }

@@ -84,6 +84,13 @@ class Cluster:
 @pytest.fixture(scope="session")
 def cluster():
     env = dict(os.environ)
+    # Never borrow (and then stop) a cluster someone else started.
+    st = subprocess.run([CLUSTER, "status"], capture_output=True, text=True,
+                        timeout=60).stdout
+    if ": running" in st:
+        pytest.fail("a local cluster is already running (deploy/cluster.sh "
+                    "status):\n" + st + "wait for it, or stop it with "
+                    "deploy/cluster.sh down if it is yours", pytrace=False)
     up = subprocess.run([CLUSTER, "up", "--nodes", "3", "--timers", "2",
                          "--workers", "1"], capture_output=True, text=True,
                         timeout=300)

@@ -6,6 +6,7 @@ Python, while the C demo worker serves "default".
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,8 +38,9 @@ def wait_for(what, fn, timeout=60, interval=0.2):
 
 
 class Cluster:
-    def __init__(self, env):
+    def __init__(self, env, cairn_bin):
         self.env = env
+        self.cairn_bin = cairn_bin
         self.bootstrap = env["CAIRN_BOOTSTRAP_SERVERS"]
         self.partitions = int(env["CAIRN_PARTITIONS"])
 
@@ -51,7 +53,7 @@ class Cluster:
         return p
 
     def cairn(self, *args, env=None, check=True, timeout=120):
-        return self.run([os.path.join(BIN, "cairn"), *args], env=env,
+        return self.run([self.cairn_bin, *args], env=env,
                         check=check, timeout=timeout)
 
     def cairn_json(self, *args, **kw):
@@ -85,8 +87,19 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster():
+def cluster(tmp_path_factory):
     env = dict(os.environ)
+    # A private copy: build/ is shared, and a rebuild elsewhere replaces
+    # build/bin/cairn while it links.
+    cairn_bin = str(tmp_path_factory.mktemp("bin") / "cairn")
+    shutil.copy2(os.path.join(BIN, "cairn"), cairn_bin)
+    # Never borrow (and then stop) a cluster someone else started.
+    st = subprocess.run([CLUSTER, "status"], capture_output=True, text=True,
+                        timeout=60).stdout
+    if ": running" in st:
+        pytest.fail("a local cluster is already running (deploy/cluster.sh "
+                    "status):\n" + st + "wait for it, or stop it with "
+                    "deploy/cluster.sh down if it is yours", pytrace=False)
     os.makedirs(LOGDIR, exist_ok=True)
     up = subprocess.run([CLUSTER, "up", "--nodes", "3", "--timers", "2",
                          "--workers", "1"], capture_output=True, text=True,
@@ -98,7 +111,7 @@ def cluster():
         for line in out.splitlines():
             k, v = line.replace("export ", "", 1).split("=", 1)
             env[k] = v
-        c = Cluster(env)
+        c = Cluster(env, cairn_bin)
         defs = os.path.join(PYEX, "definitions")
         c.cairn("definitions", "put",
                 *sorted(os.path.join(defs, f) for f in os.listdir(defs)

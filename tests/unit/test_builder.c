@@ -277,6 +277,50 @@ static void test_built_definition_runs(void **state) {
     cairn_registry_destroy(reg);
 }
 
+/* The side-by-side example at the top of docs/WORKFLOWS.md, verbatim. */
+static void test_docs_example(void **state) {
+    (void)state;
+    cairn_wfb_t *b = cairn_wfb_new("order", 1);
+    cairn_wfb_task_queue(b, "default");
+    cairn_wfb_initial(b, "charge");
+
+    cairn_wfb_state_t *s = cairn_wfb_state(b, "charge");
+    cairn_wfb_act_t *a =
+        cairn_wfb_activity(s, "charge_card", "charge");
+    cairn_wfb_act_input(a, "$.vars.order");
+    cairn_wfb_act_task_queue(a, "payments");
+    cairn_wfb_retry_t *r = cairn_wfb_act_retry(a);
+    cairn_wfb_retry_initial_interval(r, 1000);
+    cairn_wfb_retry_maximum_attempts(r, 5);
+    cairn_wfb_trans_t *t = cairn_wfb_on(
+        s, CAIRN_WFB_ACTIVITY_COMPLETED, "charge", "done");
+    cairn_wfb_trans_assign(t, "payment", "$.result");
+    cairn_wfb_on(s, CAIRN_WFB_ACTIVITY_FAILED,
+                 "charge", "failed");
+
+    cairn_wfb_complete(cairn_wfb_state(b, "done"),
+                       "$.vars");
+    cairn_wfb_fail(cairn_wfb_state(b, "failed"),
+                   "PaymentFailed", NULL);
+
+    same_fsm(b,
+             "{\"type\": \"order\", \"version\": 1,"
+             " \"task_queue\": \"default\", \"initial\": \"charge\","
+             " \"states\": ["
+             " {\"name\": \"charge\","
+             "  \"on_enter\": [{\"activity\": \"charge_card\", \"id\": \"charge\","
+             "   \"input\": \"$.vars.order\", \"task_queue\": \"payments\","
+             "   \"retry\": {\"initial_interval_ms\": 1000, \"maximum_attempts\": 5}}],"
+             "  \"on\": [{\"event\": \"activity_completed\", \"activity\": \"charge\","
+             "   \"assign\": {\"payment\": \"$.result\"}, \"target\": \"done\"},"
+             "   {\"event\": \"activity_failed\", \"activity\": \"charge\","
+             "    \"target\": \"failed\"}]},"
+             " {\"name\": \"done\", \"on_enter\": [{\"complete\": \"$.vars\"}]},"
+             " {\"name\": \"failed\", \"on_enter\": [{\"fail\": {"
+             "  \"error_type\": \"PaymentFailed\"}}]}]}");
+    cairn_wfb_destroy(b);
+}
+
 /* ---- values --------------------------------------------------------------- */
 
 static void test_values(void **state) {
@@ -846,6 +890,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_construct),
         cmocka_unit_test(test_built_definition_runs),
+        cmocka_unit_test(test_docs_example),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_build_again),
         cmocka_unit_test(test_validation_is_the_engines),

@@ -11,6 +11,10 @@
  * would. Every history record is kept per workflow, and cf_free() replays
  * each workflow's history (cairn_engine_replay()) and requires no
  * divergence and the same final state: every case is also a replay test.
+ * "The same state" leaves out the request-id memory (dedupe): the ids of
+ * TerminateWorkflow/CancelWorkflow requests (the events record none) and
+ * of rejected requests are not in the history, so a replay cannot know
+ * them; everything else must be byte-identical.
  *
  * Time is explicit: w->now is the time of the next input; cf_fire() moves
  * it to the fired timer's due time.
@@ -34,6 +38,8 @@ typedef struct {
     cairn_wf_t *wf;
     cairn_event_t *hist; /* every history record, in seq order */
     size_t nhist;
+    size_t *bounds; /* nhist after each step that wrote history */
+    size_t nbounds;
 } cf_wf_t;
 
 typedef struct {

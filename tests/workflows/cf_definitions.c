@@ -15,7 +15,7 @@ static const char *EVERYTHING =
     "{'activity':'unwork','input':'$.result'}},"
     "{'timer':{'id':'t','after_ms':10}},{'sleep_ms':20},"
     "{'wait_signal':{'name':'go','timeout_ms':30}},"
-    "{'child':{'id':'k','workflow_type':'every','parent_close_policy':"
+    "{'child':{'id':'k','workflow_type':'leaf','parent_close_policy':"
     "'abandon'}}],"
     "'on':[{'event':'activity_completed','activity':'w','target':'b'},"
     "{'event':'activity_failed','target':'undo'},"
@@ -39,6 +39,10 @@ void cf_def_every_construct_registers(void **state) {
     (void)state;
     cf_world_t *w = cf_new(NULL);
     cf_def(w, EVERYTHING);
+    cf_def(w, "{'type':'leaf','version':1,'initial':'a','states':["
+              "{'name':'a','on_enter':[{'sleep_ms':5}],'on':[{'event':"
+              "'timer_fired','target':'b'}]},{'name':'b','on_enter':["
+              "{'complete':null}]}]}");
     const cairn_def_t *d = cairn_registry_get(w->reg, "every", 0);
     assert_non_null(d);
     assert_int_equal(cairn_def_version(d), 1);
@@ -47,12 +51,15 @@ void cf_def_every_construct_registers(void **state) {
     /* And it runs: the initial state's commands, in order. */
     cf_start(w, "e1", "every", "{}");
     assert_string_equal(cf_task_names(w), "work");
-    assert_int_equal(cf_count(w, CAIRN_EV_TIMER_STARTED), 4);
+    /* e1: workflow:timeout, t, a.sleep, signal:go; then the child's. */
+    assert_int_equal(cf_count(w, CAIRN_EV_TIMER_STARTED), 5);
     assert_int_equal(cf_count(w, CAIRN_EV_START_WORKFLOW), 1);
     cf_status(w, "e1", CAIRN_WF_RUNNING, "a");
     cf_status(w, "e1:k", CAIRN_WF_RUNNING, "a");
     cf_terminate(w, "e1", NULL);
-    cf_terminate(w, "e1:k", NULL);
+    cf_status(w, "e1:k", CAIRN_WF_RUNNING, "a"); /* abandoned */
+    cf_fire(w, "e1:k", "a.sleep");
+    cf_status(w, "e1:k", CAIRN_WF_COMPLETED, "b");
     cf_free(w);
 }
 
@@ -139,7 +146,7 @@ static const struct {
     {"{'type':'x','initial':'a','states':[{'name':'a','on_enter':["
      "{'complete':null}]}]}",
      "definition: 'version' is required (an integer >= 1)"},
-    {"not json", "invalid JSON at line 1 column 1: *"},
+    {"not json", "invalid JSON at line 1 column *"},
 };
 
 void cf_def_validation_errors(void **state) {

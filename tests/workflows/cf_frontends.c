@@ -1,8 +1,8 @@
 /*
  * cf_frontends.c — feature 2: two front ends, one FSM. The examples built
- * in C (examples/*\/*.c, with the builder API) and written in JSON
- * (examples/*\/*.json) compile to byte-identical definitions, register as
- * the same type@version, and run identically.
+ * in C (order_saga.c, approval.c: the builder API) and written in JSON
+ * (order-saga.json, approval.json) compile to byte-identical definitions,
+ * register as the same type@version, and run identically.
  */
 #include "../../examples/approval/approval.h"
 #include "../../examples/order-saga/order_saga.h"
