@@ -15,7 +15,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 # Debian's python3 carries the python3-* test helper packages.
 PYTHON   := /usr/bin/python3
 
-.PHONY: all help deps build run demo test test-e2e test-cluster test-timers unit fuzz clean install format-check docs compose-check bench
+.PHONY: all help deps build run demo test test-e2e test-cluster test-timers bench-timers unit fuzz clean install format-check docs compose-check bench
 
 all: build
 
@@ -112,6 +112,11 @@ bench:
 	@deploy/deps.sh
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+
+bench-timers:
+	@deploy/deps.sh
+	@$(MAKE) --no-print-directory build
+	@bench/timers.sh
 
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "compose: docker-compose.yml is valid"
