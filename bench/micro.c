@@ -3,7 +3,8 @@
  * canonical workflow, without Kafka, so that the figures of `make bench`
  * can be split into what Cairn's own code costs and what the log costs.
  *
- *   cairn-bench-micro [--workflows N] [--order FILE] [--idle FILE]
+ *   cairn-bench-micro [--workflows N] [--idle K] [--order FILE]
+ *                     [--idle-def FILE]   (run from the repository root)
  *
  * It runs N order workflows (examples/demo/order.json) through exactly the
  * calls a shard and a worker make for them — Avro decode of each input,
@@ -275,7 +276,7 @@ int main(int argc, char **argv) {
             fail(id, "did not complete");
         cairn_wf_destroy(wf);
     }
-    double wall_s = (double)(now_ns() - t_all) / 1e9;
+    double wall_s = (double)(now_ns() - t_all) / 1e9; /* CPU, not wall */
 
     /* Restore: decode each final state record back into a workflow. */
     cairn_event_t like = {.type = CAIRN_EV_WORKFLOW_STATE};
@@ -309,7 +310,7 @@ int main(int argc, char **argv) {
     printf("micro: shard_total %.2f us/workflow -> %.0f workflows/s per core "
            "(engine side only, no Kafka)\n",
            shard, 1e6 / shard);
-    printf("micro: all_steps %.2f us/workflow; loop wall %.2f s for %ld\n",
+    printf("micro: all_steps %.2f us/workflow; loop cpu %.2f s for %ld\n",
            total, wall_s, n);
     printf("micro: per workflow: inputs=%.1f (%.0f B) history=%.1f (%.0f B) "
            "tasks=%.1f (%.0f B) state=%.1f (%.0f B)\n",

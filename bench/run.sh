@@ -25,6 +25,7 @@
 # window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 1024 2048", the sweep),
 # CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
 # CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
+# CAIRN_BENCH_METRICS_PORT (49500, cairnd's /metrics, read after each run),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run).
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
@@ -39,6 +40,7 @@ IDLE=${CAIRN_BENCH_IDLE:-50000}
 TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
 KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-49092}
 REDIS_PORT=${CAIRN_BENCH_REDIS_PORT:-46379}
+METRICS_PORT=${CAIRN_BENCH_METRICS_PORT:-49500}
 PROFILE=${CAIRN_BENCH_PROFILE:-0}
 KAFKA=("$CAIRN_ROOT/deploy/kafka.sh")
 REDIS=("$CAIRN_ROOT/deploy/redis.sh")
@@ -82,7 +84,8 @@ trap 'exit 130' INT TERM
 
 busy() {
     "${KAFKA[@]}" status --name bench >/dev/null 2>&1 ||
-        port_listening "$KAFKA_PORT" || port_listening "$REDIS_PORT"
+        port_listening "$KAFKA_PORT" || port_listening "$REDIS_PORT" ||
+        port_listening "$METRICS_PORT"
 }
 
 wait_free() {
@@ -105,7 +108,36 @@ start_proc() {
     disown $! # its death (the restore's SIGKILL) is ours to report
 }
 
-start_cairnd() { CAIRN_NODE_ID=bench-cairnd-1 start_proc cairnd-1 "$BIN/cairnd"; }
+start_cairnd() {
+    CAIRN_NODE_ID=bench-cairnd-1 CAIRN_METRICS_PORT=$METRICS_PORT \
+        start_proc cairnd-1 "$BIN/cairnd"
+}
+
+# cairnd's own view from /metrics: batch events sum and count, commit
+# seconds sum and count, aborts (zeros if the endpoint does not answer).
+scrape() {
+    curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
+        awk '/^cairn_batch_events_sum /{bs=$2} /^cairn_batch_events_count /{bc=$2}
+             /^cairn_transaction_commit_seconds_sum /{cs=$2}
+             /^cairn_transaction_commit_seconds_count /{cc=$2}
+             /^cairn_transactions_aborted_total /{ab=$2}
+             END {printf "%s %s %s %s %s\n", bs+0, bc+0, cs+0, cc+0, ab+0}'
+}
+
+# workflows C ARGS... — one run, then what cairnd saw during it.
+workflows() {
+    local c=$1 m0 m1
+    shift
+    m0=$(scrape)
+    bench workflows --concurrency "$c" "$@"
+    m1=$(scrape)
+    awk -v a="$m0" -v b="$m1" -v c="$c" 'BEGIN {
+        split(a, x); split(b, y); n = y[2] - x[2]
+        if (n > 0)
+            printf "bench:   detail cairnd concurrency=%s transactions=%d events_per_transaction=%.1f commit_avg_ms=%.1f aborts=%d\n",
+                c, n, (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / (y[4] - x[4] > 0 ? y[4] - x[4] : 1), y[5] - x[5]
+    }' | tee -a "$LOG"
+}
 
 alive() { # alive NAME... — dies with a clear message if one is gone
     local n
@@ -217,12 +249,11 @@ note "warm-up"
 "$BIN/cairn-bench" workflows --concurrency 64 --duration 5 --warmup 1 \
     --linger 1 >>"$LOG" 2>&1 || note "warm-up reported a problem (see $LOG)"
 note "concurrency 1 for ${SECS}s"
-bench workflows --concurrency 1 --duration "$SECS" --warmup 2 "${WATCH[@]}"
+workflows 1 --duration "$SECS" --warmup 2 "${WATCH[@]}"
 for c in $SWEEP; do
     alive cairnd-1 worker-1 timers-1
     note "concurrency $c for ${SECS}s"
-    bench workflows --concurrency "$c" --duration "$SECS" --warmup 3 \
-        --linger 1 "${WATCH[@]}"
+    workflows "$c" --duration "$SECS" --warmup 3 --linger 1 "${WATCH[@]}"
 done
 
 if [[ $PROFILE == 1 ]] && command -v perf >/dev/null; then

@@ -908,6 +908,14 @@ static cairn_err_t put_record(cairn_client_t *cl, const char *key,
     return CAIRN_ERR_OK;
 }
 
+/* Keeps a malloc'd copy of the last record value seen (NULL: tombstone). */
+static int keep_last_value(const rd_kafka_message_t *m, void *arg) {
+    char **last = arg;
+    free(*last);
+    *last = m->payload ? strndup(m->payload, m->len) : NULL;
+    return 0;
+}
+
 cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
                                         size_t len, char **type_at_version,
                                         char *errstr, size_t errstr_size) {
@@ -926,6 +934,22 @@ cairn_err_t cairn_client_put_definition(cairn_client_t *cl, const char *json,
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "oom");
     if ((err = check_broker(cl, errstr, errstr_size)))
         goto out;
+    /* Versions are immutable: refuse a different body for a published
+     * type@version (an equal body is a harmless re-publish). A topic that
+     * does not exist yet has nothing published. */
+    char *prev = NULL;
+    if (scan_partition(cl, cl->t_definitions, 0, 0, key, keep_last_value,
+                       &prev, NULL, 0) == CAIRN_ERR_OK &&
+        prev && strcmp(prev, canon)) {
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_DEFINITION,
+                            "%s is already published with a different body; "
+                            "published versions are immutable: give the "
+                            "changed definition a new version",
+                            key);
+        free(prev);
+        goto out;
+    }
+    free(prev);
     pthread_rwlock_rdlock(&cl->plock);
     err = put_record(cl, key, canon, errstr, errstr_size);
     pthread_rwlock_unlock(&cl->plock);

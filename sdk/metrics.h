@@ -76,7 +76,8 @@ cairn_metric_t *cairn_metrics_counter_fn(cairn_metrics_t *m, const char *name,
 /* Adds a raw text collector rendered after the registry's families. */
 cairn_err_t cairn_metrics_add_text(cairn_metrics_t *m, cairn_metrics_text_fn fn,
                                    void *opaque);
-/* Sets the /healthz callback (NULL: always healthy). */
+/* Sets the /healthz callback (NULL: always healthy); it runs on the
+ * endpoint's thread under the registry lock. */
 void cairn_metrics_set_health(cairn_metrics_t *m, cairn_metrics_health_fn fn,
                               void *opaque);
 /*

@@ -4,15 +4,14 @@
 # summed over the suites' own closing lines). Each suite's output is shown
 # and kept in build/tests/logs/SUITE.log. Exit status 1 if any suite failed.
 #
-# Suites: unit fuzz schemas docs services compose e2e interop timers cluster
+# Suites: unit fuzz schemas docs services compose e2e interop workflows timers cluster
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 LOGS=build/tests/logs
 mkdir -p "$LOGS"
 
-all=(unit fuzz schemas docs services compose e2e interop timers cluster)
-all+=(workflows) # the workflow conformance suite + examples end to end
+all=(unit fuzz schemas docs services compose e2e interop workflows timers cluster)
 suites=("$@")
 ((${#suites[@]})) || suites=("${all[@]}")
 

@@ -43,6 +43,7 @@
 #include "conf.h"
 #include "err.h"
 #include "event.h"
+#include "cairn_builder.h"
 
 #ifdef __cplusplus
 extern "C" {

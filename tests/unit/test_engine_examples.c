@@ -1,6 +1,6 @@
 /*
  * test_engine_examples.c — the shipped example definitions
- * (the JSON files in examples/definitions/ and examples/demo/) validate, and the
+ * (the JSON files in examples/, examples/definitions/ and examples/demo/) validate, and the
  * order saga and approval examples behave as documented on each path.
  * Files are read relative to $CAIRN_SRCDIR (default: the current directory,
  * which is the repository root under `make unit`).
@@ -35,7 +35,7 @@ static cairn_registry_t *load(const char *const *files) {
 }
 
 static const char *const ALL[] = {
-    "examples/definitions/order-saga.json",
+    "examples/order-saga/order-saga.json",
     "examples/definitions/approval.json",
     "examples/definitions/batch-loop.json",
     "examples/demo/order.json",
@@ -178,7 +178,7 @@ static void test_approval_paths(void **state) {
     cairn_event_t in;
     cairn_wf_t *wf = NULL;
     cairn_outputs_init(&out);
-    in = ev_start("a-1", "r1", "approval",
+    in = ev_start("a-1", "r1", "approval-reminders",
                   "{\"approver\":\"boss\",\"subject\":\"leave\"}", 0);
     step_ok(reg, &wf, &in, &out);
     complete_pending(reg, &wf, NULL, 1, &out);
