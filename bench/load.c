@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "clock.h"
 #include "cairn.h"
 #include "kafka.h"
 
@@ -35,12 +36,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int main(int argc, char **argv) {
@@ -115,7 +110,7 @@ int main(int argc, char **argv) {
         ev.type = CAIRN_EV_START_WORKFLOW;
         ev.workflow_id = id;
         ev.request_id = id;
-        ev.time_ms = wall_ms();
+        ev.time_ms = cairn_wall_ms();
         ev.workflow_type = (char *)type;
         if (buckets > 0) {
             snprintf(inbuf, sizeof(inbuf), "{\"bucket\":%ld}", i % buckets);

@@ -10,6 +10,7 @@
  * records from its history partition at the offsets the index lists.
  */
 #include "cairn.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -44,18 +45,6 @@ typedef struct {
     rd_kafka_resp_err_t err;
 } delivery_t;
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     (void)opaque;
@@ -64,19 +53,6 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         return;
     d->err = m->err;
     d->done = 1;
-}
-
-static void parse_redis_url(cairn_client_t *cl, const char *url) {
-    const char *p = strncmp(url, "redis://", 8) ? url : url + 8;
-    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
-    size_t n = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p)
-                                                   : strlen(p);
-    if (n >= sizeof(cl->redis_host))
-        n = sizeof(cl->redis_host) - 1;
-    memcpy(cl->redis_host, p, n);
-    cl->redis_host[n] = '\0';
-    cl->redis_port = colon ? atoi(colon + 1) : 6379;
-    cl->redis_db = slash ? atoi(slash + 1) : 0;
 }
 
 /* The client's idempotent producer, configured from cl->conf. */
@@ -116,7 +92,8 @@ cairn_client_t *cairn_client_new(const cairn_conf_t *conf, char *errstr,
     pthread_rwlock_init(&cl->plock, NULL);
     snprintf(cl->bootstrap, sizeof(cl->bootstrap), "%s",
              cairn_conf_str(conf, "bootstrap.servers"));
-    parse_redis_url(cl, cairn_conf_str(conf, "redis.url"));
+    cairn_conf_redis(conf, cl->redis_host, sizeof(cl->redis_host),
+                     &cl->redis_port, &cl->redis_db);
     cl->partitions = (int)cairn_conf_int(conf, "partitions");
     cl->timeout_ms = (int)cairn_conf_int(conf, "request.timeout.ms");
     cairn_conf_topic(conf, "events", cl->t_events, sizeof(cl->t_events));
@@ -193,8 +170,8 @@ static cairn_err_t check_broker(cairn_client_t *cl, char *errstr,
 
 /* Polls until d has its report, for at most ms; 1 if it has. */
 static int wait_report(cairn_client_t *cl, delivery_t *d, int64_t ms) {
-    int64_t deadline = mono_ms() + ms;
-    while (!d->done && mono_ms() < deadline)
+    int64_t deadline = cairn_mono_ms() + ms;
+    while (!d->done && cairn_mono_ms() < deadline)
         rd_kafka_poll(cl->producer, 50);
     return d->done;
 }
@@ -281,7 +258,7 @@ static void new_request_id(char *buf, size_t size) {
     unsigned char r[16];
     FILE *fp = fopen("/dev/urandom", "rb");
     if (!fp || fread(r, 1, sizeof(r), fp) != sizeof(r)) {
-        uint64_t t = (uint64_t)wall_ms() ^ ((uint64_t)clock() << 32);
+        uint64_t t = (uint64_t)cairn_wall_ms() ^ ((uint64_t)clock() << 32);
         memcpy(r, &t, 8);
         memcpy(r + 8, &t, 8);
     }
@@ -346,7 +323,7 @@ cairn_err_t cairn_client_start(cairn_client_t *cl, const char *type,
     cairn_event_t ev = {0};
     ev.type = CAIRN_EV_START_WORKFLOW;
     ev.workflow_id = (char *)wf_id;
-    ev.time_ms = wall_ms();
+    ev.time_ms = cairn_wall_ms();
     ev.request_id = (opts && opts->request_id) ? (char *)opts->request_id : rid;
     ev.workflow_type = (char *)type;
     ev.version = opts ? opts->version : 0;
@@ -372,7 +349,7 @@ cairn_err_t cairn_client_signal(cairn_client_t *cl, const char *wf_id,
     cairn_event_t ev = {0};
     ev.type = CAIRN_EV_SIGNAL_WORKFLOW;
     ev.workflow_id = (char *)wf_id;
-    ev.time_ms = wall_ms();
+    ev.time_ms = cairn_wall_ms();
     ev.request_id = request_id ? (char *)request_id : rid;
     ev.signal_name = (char *)name;
     ev.payload = (char *)payload;
@@ -418,7 +395,7 @@ static cairn_err_t end_request(cairn_client_t *cl, cairn_event_type_t type,
     cairn_event_t ev = {0};
     ev.type = type;
     ev.workflow_id = (char *)wf_id;
-    ev.time_ms = wall_ms();
+    ev.time_ms = cairn_wall_ms();
     ev.request_id = rid;
     ev.reason = (char *)reason;
     return cairn_client_send(cl, &ev, errstr, errstr_size);
@@ -572,9 +549,9 @@ static cairn_err_t scan_partition(cairn_client_t *cl, const char *topic,
         goto out;
     }
     size_t klen = strlen(wf_id);
-    int64_t deadline = mono_ms() + cl->timeout_ms * 3;
+    int64_t deadline = cairn_mono_ms() + cl->timeout_ms * 3;
     for (;;) {
-        if (mono_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                                 "reading %s[%d] timed out", topic, p);
             break;
@@ -795,7 +772,7 @@ cairn_err_t cairn_client_await(cairn_client_t *cl, const char *wf_id,
         *result = NULL;
     if (err)
         return err;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     struct timeval tv = {2, 0};
     /* Subscribe first, then look: a close between the two is not missed. */
     sub = redisConnectWithTimeout(cl->redis_host, cl->redis_port, tv);
@@ -820,7 +797,7 @@ cairn_err_t cairn_client_await(cairn_client_t *cl, const char *wf_id,
             break;
         json_decref(o);
         o = NULL;
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - cairn_mono_ms();
         if (left <= 0) {
             err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                                 "workflow \"%s\" still running after %d ms",
@@ -989,9 +966,9 @@ static cairn_err_t read_definitions(cairn_client_t *cl, def_fn fn, void *arg,
                       cl->t_definitions);
         goto out;
     }
-    int64_t deadline = mono_ms() + cl->timeout_ms * 3;
+    int64_t deadline = cairn_mono_ms() + cl->timeout_ms * 3;
     for (;;) {
-        if (mono_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                                 "reading %s timed out", cl->t_definitions);
             break;

@@ -127,10 +127,49 @@ static int find(const char *name) {
     return -1;
 }
 
+/* redis://host:port[/db] or host:port[/db]; 0, or -1 if malformed. */
+static int redis_url_parse(const char *url, char *host, size_t hostsz,
+                           int *port, int *db) {
+    const char *p = strncmp(url, "redis://", 8) ? url : url + 8;
+    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
+    char *end;
+    size_t hostlen = colon   ? (size_t)(colon - p)
+                     : slash ? (size_t)(slash - p)
+                             : strlen(p);
+    if (!hostlen || hostlen >= hostsz || strchr(p, '@'))
+        return -1;
+    memcpy(host, p, hostlen);
+    host[hostlen] = '\0';
+    *port = 6379;
+    *db = 0;
+    if (colon) {
+        long v = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || (*end && *end != '/') || v < 1 || v > 65535)
+            return -1;
+        *port = (int)v;
+    }
+    if (slash && slash[1]) {
+        long v = strtol(slash + 1, &end, 10);
+        if (*end || v < 0 || v > 65535)
+            return -1;
+        *db = (int)v;
+    }
+    return 0;
+}
+
 static cairn_err_t parse_value(const prop_t *p, const char *value,
                                int64_t *out, char *errstr, size_t errstr_size) {
-    if (p->type == T_STR)
+    char host[256];
+    int port, db;
+    if (p->type == T_STR) {
+        if (!strcmp(p->name, "redis.url") &&
+            redis_url_parse(value, host, sizeof(host), &port, &db))
+            return cairn__seterr(errstr, errstr_size, CAIRN_ERR_CONFIG,
+                                 "redis.url: expected redis://host:port[/db], "
+                                 "got \"%s\"",
+                                 value);
         return CAIRN_ERR_OK;
+    }
     if (p->type == T_BOOL) {
         if (!strcmp(value, "true") || !strcmp(value, "1"))
             *out = 1;
@@ -341,6 +380,13 @@ void cairn_conf_kafka_at(const cairn_conf_t *conf, size_t i, const char **name,
                          const char **value) {
     *name = conf->kafka[i].name;
     *value = conf->kafka[i].value;
+}
+
+void cairn_conf_redis(const cairn_conf_t *conf, char *host, size_t host_size,
+                      int *port, int *db) {
+    if (redis_url_parse(cairn_conf_str(conf, "redis.url"), host, host_size,
+                        port, db))
+        abort(); /* validated when set: a bug */
 }
 
 const char *cairn_conf_node_id(cairn_conf_t *conf) {

@@ -64,6 +64,11 @@ void cairn_conf_kafka_at(const cairn_conf_t *conf, size_t i, const char **name,
 /* Writes the Markdown reference of the table (docs/CONFIGURATION.md). */
 void cairn_conf_write_markdown(FILE *fp);
 
+/* redis.url split into host (NUL-terminated), port and db; it was
+ * validated when set, so this cannot fail for a host_size >= 256. */
+void cairn_conf_redis(const cairn_conf_t *conf, char *host, size_t host_size,
+                      int *port, int *db);
+
 /* The node id: node.id if set, else the host name. Static buffer in conf. */
 const char *cairn_conf_node_id(cairn_conf_t *conf);
 

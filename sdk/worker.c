@@ -16,6 +16,7 @@
  * heartbeat API; an activity is bounded by its start_to_close timeout.
  */
 #include "cairn.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -52,12 +53,6 @@ typedef struct {
     cairn_event_t result;
     int decoded;
 } job_t;
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     cairn_worker_t *w = opaque;
@@ -227,7 +222,7 @@ static void *run_job(void *arg) {
     r->workflow_id = strdup(t->workflow_id);
     r->activity_id = strdup(t->activity_id);
     r->attempt = t->attempt;
-    r->time_ms = wall_ms();
+    r->time_ms = cairn_wall_ms();
     if (err == CAIRN_ERR_OK) {
         r->type = CAIRN_EV_ACTIVITY_COMPLETED;
         r->result = result;

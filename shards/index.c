@@ -2,6 +2,7 @@
  * index.c — pipelined hiredis writes for one shard.
  */
 #include "index.h"
+#include "clock.h"
 
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -20,35 +21,11 @@ struct cairn_index_s {
     int64_t next_try_ms;
 };
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* redis://host:port[/db] */
-static void parse_url(cairn_index_t *ix, const char *url) {
-    const char *p = strncmp(url, "redis://", 8) ? url : url + 8;
-    ix->port = 6379;
-    ix->db = 0;
-    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
-    size_t hostlen = colon ? (size_t)(colon - p)
-                           : slash ? (size_t)(slash - p) : strlen(p);
-    if (hostlen >= sizeof(ix->host))
-        hostlen = sizeof(ix->host) - 1;
-    memcpy(ix->host, p, hostlen);
-    ix->host[hostlen] = '\0';
-    if (colon)
-        ix->port = atoi(colon + 1);
-    if (slash)
-        ix->db = atoi(slash + 1);
-}
-
 cairn_index_t *cairn_index_new(const cairn_conf_t *conf, int partition) {
     cairn_index_t *ix = calloc(1, sizeof(*ix));
     if (!ix)
         return NULL;
-    parse_url(ix, cairn_conf_str(conf, "redis.url"));
+    cairn_conf_redis(conf, ix->host, sizeof(ix->host), &ix->port, &ix->db);
     ix->partition = partition;
     return ix;
 }
@@ -72,13 +49,13 @@ static void drop(cairn_index_t *ix, const char *why) {
     ix->rc = NULL;
     ix->queued = 0;
     ix->dirty = 1;
-    ix->next_try_ms = mono_ms() + 1000;
+    ix->next_try_ms = cairn_mono_ms() + 1000;
 }
 
 static int connected(cairn_index_t *ix) {
     if (ix->rc)
         return 1;
-    if (ix->dirty && mono_ms() < ix->next_try_ms)
+    if (ix->dirty && cairn_mono_ms() < ix->next_try_ms)
         return 0;
     struct timeval tv = {1, 0};
     ix->rc = redisConnectWithTimeout(ix->host, ix->port, tv);
@@ -240,5 +217,5 @@ void cairn_index_set_clean(cairn_index_t *ix) {
 }
 
 int cairn_index_should_retry(cairn_index_t *ix) {
-    return ix->dirty && mono_ms() >= ix->next_try_ms;
+    return ix->dirty && cairn_mono_ms() >= ix->next_try_ms;
 }

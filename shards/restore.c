@@ -7,6 +7,7 @@
  * the last stable offset, past control records), not by the last message.
  */
 #include "restore.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,12 +15,6 @@
 
 #include "kafka.h"
 #include "log.h"
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void apply(const rd_kafka_message_t *m, cairn_wfmap_t *map,
                   int partition) {
@@ -63,7 +58,7 @@ cairn_err_t cairn_restore_shard(const cairn_conf_t *conf, const char *topic,
     rd_kafka_t *rk = NULL;
     char group[300], cid[64];
     int64_t lo = 0, hi = 0;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = cairn_mono_ms() + timeout_ms;
     *records = 0;
 
     snprintf(group, sizeof(group), "%srestore",
@@ -111,7 +106,7 @@ cairn_err_t cairn_restore_shard(const cairn_conf_t *conf, const char *topic,
         goto out;
     }
     for (;;) {
-        if (mono_ms() > deadline) {
+        if (cairn_mono_ms() > deadline) {
             ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                                 "restore %s[%d] did not reach offset %lld "
                                 "within %d ms",

@@ -16,6 +16,7 @@
  *   rebalance that takes it away.
  */
 #include "shard.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,12 +82,6 @@ static void report_live(cairn_shard_t *shard) {
     long n = shard->wfs ? (long)cairn_wfmap_count(shard->wfs) : 0;
     shard->node->m.live += n - shard->live_reported;
     shard->live_reported = n;
-}
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void *xrealloc(void *p, size_t n) {
@@ -184,7 +179,7 @@ static int load(cairn_shard_t *shard) {
     cairn_node_t *node = shard->node;
     char errstr[512];
     long records = 0;
-    int64_t t0 = mono_ms();
+    int64_t t0 = cairn_mono_ms();
     cairn_wfmap_t *map = cairn_wfmap_new();
     if (!map)
         return -1;
@@ -199,7 +194,7 @@ static int load(cairn_shard_t *shard) {
     }
     cairn_wfmap_destroy(shard->wfs);
     shard->wfs = map;
-    int64_t ms = mono_ms() - t0;
+    int64_t ms = cairn_mono_ms() - t0;
     cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(map));
     cairn_metric_observe(node->m.restore_s, ms / 1000.0);
     report_live(shard);
@@ -473,12 +468,6 @@ static void index_batch(cairn_shard_t *shard) {
         cairn_metric_inc(shard->node->m.redis_errors, 1);
 }
 
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int touched_in_batch(cairn_shard_t *shard, const char *id) {
     return cairn_wfmap_has(shard->touched_set, id);
 }
@@ -492,13 +481,13 @@ static int touched_in_batch(cairn_shard_t *shard, const char *id) {
  */
 #define EVICT_MAX 1000
 static void evict_closed(cairn_shard_t *shard, int *failed) {
-    int64_t now = mono_ms();
+    int64_t now = cairn_mono_ms();
     if (now < shard->next_sweep_ms)
         return;
     shard->next_sweep_ms = now + 60000;
     int64_t keep = cairn_conf_int(shard->node->conf,
                                   "state.retention.closed.ms");
-    int64_t cutoff = wall_ms() - keep;
+    int64_t cutoff = cairn_wall_ms() - keep;
     size_t pos = 0;
     const char *id;
     cairn_wf_t *wf;
@@ -578,7 +567,7 @@ static txn_result_t txn_error(cairn_shard_t *shard, rd_kafka_error_t *e,
 /* Metrics of a committed batch: its inputs and its history events. */
 static void count_batch(cairn_shard_t *shard, double commit_s) {
     cairn_node_metrics_t *m = &shard->node->m;
-    int64_t now = wall_ms();
+    int64_t now = cairn_wall_ms();
     size_t applied = 0;
     cairn_metric_observe(m->commit_s, commit_s);
     cairn_metric_inc(m->batches, 1);
@@ -664,11 +653,11 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     if (e)
         return txn_error(shard, e, "send_offsets_to_transaction");
 
-    int64_t t0 = mono_ms();
+    int64_t t0 = cairn_mono_ms();
     if ((e = rd_kafka_commit_transaction(shard->producer, 30000)))
         return txn_error(shard, e, "commit_transaction");
     rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
-    count_batch(shard, (mono_ms() - t0) / 1000.0);
+    count_batch(shard, (cairn_mono_ms() - t0) / 1000.0);
     shard->next_offset = last + 1;
     index_batch(shard);
     for (size_t i = 0; i < shard->nevict; i++)
@@ -801,16 +790,16 @@ static void *run(void *arg) {
     if (take_ownership(shard))
         return NULL;
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard owned");
-    int64_t next_repair = mono_ms() + repair_every;
+    int64_t next_repair = cairn_mono_ms() + repair_every;
     for (;;) {
         int stop = take_batch(shard);
         if (stop == 2 || (stop == 1 && !shard->nbatch))
             break;
         /* Redis back after an outage, or the periodic drift repair (Redis
          * may have lost data without the connection dropping). */
-        if (cairn_index_should_retry(shard->ix) || mono_ms() >= next_repair) {
+        if (cairn_index_should_retry(shard->ix) || cairn_mono_ms() >= next_repair) {
             repair_index(shard);
-            next_repair = mono_ms() + repair_every;
+            next_repair = cairn_mono_ms() + repair_every;
         }
         if (!shard->nbatch)
             continue;

@@ -11,6 +11,7 @@
  * logs a warning; the next successful delivery logs the recovery.
  */
 #include "fire.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,12 +45,6 @@ struct cairn_timers_fire_s {
     cairn_timers_acks_t *acks;
     cairn_timers_metrics_t *m;
 };
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int cairn_timers_member_split(char *member, int64_t *generation,
                               char **timer_id, char **workflow_id) {
@@ -162,7 +157,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg,
         LOG_INFO("TimerFired deliveries to %s succeed again", f->topic);
     }
     CAIRN_TM_INC(f->m, fired, 1);
-    cairn_timers_hist_observe(&f->m->late_delivered, wall_ms() - p->due_ms);
+    cairn_timers_hist_observe(&f->m->late_delivered, cairn_wall_ms() - p->due_ms);
     if (cairn_timers_acks_push(f->acks, p->partition, p->member))
         cairn__timers_oom();
 out:
@@ -344,7 +339,7 @@ cairn_err_t cairn_timers_fire_produce(cairn_timers_fire_t *f, int partition,
     f->outstanding++;
     CAIRN_TM_SET(f->m, outstanding, f->outstanding);
     CAIRN_TM_INC(f->m, produced, 1);
-    cairn_timers_hist_observe(&f->m->late_produce, wall_ms() - p->due_ms);
+    cairn_timers_hist_observe(&f->m->late_produce, cairn_wall_ms() - p->due_ms);
     return CAIRN_ERR_OK;
 err:
     free(p);

@@ -20,6 +20,7 @@
  * instances instead of leasing them here.
  */
 #include "service.h"
+#include "clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,45 +74,10 @@ struct cairn_timers_service_s {
     int stopfd[2];
 };
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* redis://host:port[/db] or host:port; 0, or -1 if malformed. */
-static int parse_url(cairn_timers_service_t *svc, const char *url) {
-    const char *p = strncmp(url, "redis://", 8) ? url : url + 8;
-    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
-    char *end;
-    size_t hostlen = colon ? (size_t)(colon - p)
-                     : slash ? (size_t)(slash - p)
-                             : strlen(p);
-    if (!hostlen || hostlen >= sizeof(svc->host) || strchr(p, '@'))
-        return -1;
-    memcpy(svc->host, p, hostlen);
-    svc->host[hostlen] = '\0';
-    svc->port = 6379;
-    svc->db = 0;
-    if (colon) {
-        long v = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || (*end && *end != '/') || v < 1 || v > 65535)
-            return -1;
-        svc->port = (int)v;
-    }
-    if (slash && slash[1]) {
-        long v = strtol(slash + 1, &end, 10);
-        if (*end || v < 0 || v > 65535)
-            return -1;
-        svc->db = (int)v;
-    }
-    return 0;
 }
 
 /* ---- Redis connections -------------------------------------------------- */
@@ -131,7 +97,7 @@ static void redis_close(cairn_timers_service_t *svc) {
  */
 static void redis_fail(cairn_timers_service_t *svc, const char *reason) {
     char why[256];
-    int64_t now = mono_ms();
+    int64_t now = cairn_mono_ms();
     snprintf(why, sizeof(why), "%s", reason);
     redis_close(svc);
     CAIRN_TM_INC(&svc->m, redis_errors, 1);
@@ -210,7 +176,7 @@ static int redis_connect(cairn_timers_service_t *svc) {
         goto err;
     if (svc->redis_down)
         LOG_INFO("redis %s:%d is back after %lld ms", svc->host, svc->port,
-                 (long long)(mono_ms() - svc->down_since));
+                 (long long)(cairn_mono_ms() - svc->down_since));
     svc->redis_down = 0;
     svc->backoff_ms = BACKOFF_MIN_MS;
     svc->wake_wall = 0; /* claim now: wakeups may have been missed */
@@ -304,8 +270,8 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
         cairn_timers_claim_t *c = &svc->claims[i];
         if (c->error[0]) {
             CAIRN_TM_INC(&svc->m, redis_errors, 1);
-            if (mono_ms() - svc->err_logged >= SCRIPT_ERR_LOG_MS) {
-                svc->err_logged = mono_ms();
+            if (cairn_mono_ms() - svc->err_logged >= SCRIPT_ERR_LOG_MS) {
+                svc->err_logged = cairn_mono_ms();
                 cairn_log(CAIRN_LOG_WARN, c->partition, NULL,
                           "claim script failed: %s", c->error);
             }
@@ -380,13 +346,8 @@ cairn_timers_service_t *cairn_timers_service_new(cairn_conf_t *conf,
     svc->stopfd[0] = svc->stopfd[1] = -1;
     svc->conf = conf;
     cairn_timers_metrics_init(&svc->m);
-    if (parse_url(svc, cairn_conf_str(conf, "redis.url"))) {
-        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_CONFIG,
-                            "redis.url: expected redis://host:port[/db], "
-                            "got \"%s\"",
-                            cairn_conf_str(conf, "redis.url"));
-        goto err;
-    }
+    cairn_conf_redis(conf, svc->host, sizeof(svc->host), &svc->port,
+                     &svc->db);
     svc->nparts = (int)cairn_conf_int(conf, "partitions");
     svc->lease_ms = cairn_conf_int(conf, "timers.lease.ms");
     svc->scan_max = cairn_conf_int(conf, "timers.scan.max");
@@ -519,12 +480,12 @@ static int renew_producer(cairn_timers_service_t *svc) {
 }
 
 static void shutdown_flush(cairn_timers_service_t *svc) {
-    int64_t deadline = mono_ms() + cairn_timers_fire_timeout_ms(svc->fire) +
+    int64_t deadline = cairn_mono_ms() + cairn_timers_fire_timeout_ms(svc->fire) +
                        1000;
     LOG_INFO("stopping: waiting for %lld TimerFired deliveries",
              (long long)cairn_timers_fire_outstanding(svc->fire));
     while (cairn_timers_fire_outstanding(svc->fire) > 0 && svc->stop < 2 &&
-           mono_ms() < deadline)
+           cairn_mono_ms() < deadline)
         cairn_timers_fire_poll(svc->fire, 100);
     if (svc->acks.n && !svc->rc)
         redis_connect(svc);
@@ -537,7 +498,7 @@ static void shutdown_flush(cairn_timers_service_t *svc) {
 
 cairn_err_t cairn_timers_service_run(cairn_timers_service_t *svc) {
     cairn_err_t ret = CAIRN_ERR_OK;
-    svc->summary_at = mono_ms() + SUMMARY_MS;
+    svc->summary_at = cairn_mono_ms() + SUMMARY_MS;
     cairn_timers_metrics_snapshot(&svc->m, &svc->last);
     LOG_INFO("cairn-timers started: redis %s:%d, partitions 0..%d, lease "
              "%lld ms, scan.max %lld, idle.max %lld ms, topic %s",
@@ -550,7 +511,7 @@ cairn_err_t cairn_timers_service_run(cairn_timers_service_t *svc) {
             ret = CAIRN_ERR_KAFKA;
             break;
         }
-        if (!svc->rc && mono_ms() >= svc->retry_at)
+        if (!svc->rc && cairn_mono_ms() >= svc->retry_at)
             redis_connect(svc);
         if (svc->rc)
             ack_flush(svc);
@@ -562,10 +523,10 @@ cairn_err_t cairn_timers_service_run(cairn_timers_service_t *svc) {
             else
                 claim_round(svc, now);
         }
-        summary(svc, mono_ms());
+        summary(svc, cairn_mono_ms());
 
         /* Sleep until something is due, announced, reported or asked. */
-        int64_t mono = mono_ms(), timeout = svc->idle_max_ms;
+        int64_t mono = cairn_mono_ms(), timeout = svc->idle_max_ms;
         if (!svc->rc)
             timeout = svc->retry_at > mono ? svc->retry_at - mono : 0;
         else if (!starved)
@@ -592,7 +553,7 @@ cairn_err_t cairn_timers_service_run(cairn_timers_service_t *svc) {
     }
     shutdown_flush(svc);
     cairn_timers_metrics_log(&svc->m, &svc->last,
-                             mono_ms() - (svc->summary_at - SUMMARY_MS));
+                             cairn_mono_ms() - (svc->summary_at - SUMMARY_MS));
     LOG_INFO("cairn-timers stopped");
     return ret;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "args.h"
+#include "clock.h"
 #include "cairn.h"
 #include "eventjson.h"
 #include "log.h"
@@ -205,12 +206,6 @@ static int64_t parse_duration(const char *s) {
     case 'w': return v * 7 * 86400 * 1000;
     default: return -1;
     }
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Prints v as JSON and drops the reference. */
@@ -538,7 +533,7 @@ static int cmd_list(cairn_client_t *cl, int argc, char **argv) {
                           "\"%s\"",
                           limit);
     cairn_list_opts_t opts = {status, type,
-                              since ? wall_ms() - since_ms : 0, (size_t)lim};
+                              since ? cairn_wall_ms() - since_ms : 0, (size_t)lim};
     cairn_err_t err = cairn_client_list(cl, &opts, &json, errstr,
                                         sizeof(errstr));
     if (err)

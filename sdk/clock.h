@@ -1,0 +1,24 @@
+/*
+ * clock.h — the two clocks Cairn uses. Monotonic milliseconds for deadlines,
+ * timeouts and durations; wall-clock milliseconds only for event timestamps
+ * and timer due times (which are wall-clock by definition).
+ */
+#ifndef CAIRN_CLOCK_H
+#define CAIRN_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t cairn_mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t cairn_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
