@@ -534,6 +534,8 @@ static cairn_err_t scan_partition(cairn_client_t *cl, const char *topic,
         return CAIRN_ERR_KAFKA;
     rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
         rk, topic, p, &lo, &hi, cl->timeout_ms);
+    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        goto out; /* no topic yet: nothing was ever written */
     if (rerr) {
         ret = cairn__seterr(errstr, errstr_size, cairn_kafka_err(rerr),
                             "cannot read %s at %s: %s", topic, cl->bootstrap,
@@ -548,7 +550,7 @@ static cairn_err_t scan_partition(cairn_client_t *cl, const char *topic,
         cairn__seterr(errstr, errstr_size, ret, "assign %s failed", topic);
         goto out;
     }
-    size_t klen = strlen(wf_id);
+    size_t klen = wf_id ? strlen(wf_id) : 0;
     int64_t deadline = cairn_mono_ms() + cl->timeout_ms * 3;
     for (;;) {
         if (cairn_mono_ms() > deadline) {
@@ -563,7 +565,7 @@ static cairn_err_t scan_partition(cairn_client_t *cl, const char *topic,
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             done = m->offset >= hi;
         else if (!m->err) {
-            if (m->key_len == klen && !memcmp(m->key, wf_id, klen))
+            if (!wf_id || (m->key_len == klen && !memcmp(m->key, wf_id, klen)))
                 done = fn(m, arg);
             done = done || m->offset + 1 >= hi;
         }
@@ -937,62 +939,17 @@ out:
     return err;
 }
 
-typedef void (*def_fn)(const rd_kafka_message_t *m, void *arg);
-
 /* Calls fn for every record of the definitions topic, oldest first. */
-static cairn_err_t read_definitions(cairn_client_t *cl, def_fn fn, void *arg,
+static cairn_err_t read_definitions(cairn_client_t *cl, scan_fn fn, void *arg,
                                     char *errstr, size_t errstr_size) {
-    int64_t lo, hi;
     cairn_err_t err = check_broker(cl, errstr, errstr_size);
     if (err)
         return err;
-    rd_kafka_t *rk = reader(cl, errstr, errstr_size);
-    if (!rk)
-        return CAIRN_ERR_KAFKA;
-    rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
-        rk, cl->t_definitions, 0, &lo, &hi, cl->timeout_ms);
-    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        hi = lo = 0;
-    } else if (rerr) {
-        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
-                            "cannot read %s: %s", cl->t_definitions,
-                            rd_kafka_err2str(rerr));
-        goto out;
-    }
-    if (hi <= lo)
-        goto out;
-    if ((err = assign_at(rk, cl->t_definitions, 0, RD_KAFKA_OFFSET_BEGINNING))) {
-        cairn__seterr(errstr, errstr_size, err, "assign %s failed",
-                      cl->t_definitions);
-        goto out;
-    }
-    int64_t deadline = cairn_mono_ms() + cl->timeout_ms * 3;
-    for (;;) {
-        if (cairn_mono_ms() > deadline) {
-            err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
-                                "reading %s timed out", cl->t_definitions);
-            break;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        int done = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            done = m->offset >= hi;
-        } else if (!m->err) {
-            fn(m, arg);
-            done = m->offset + 1 >= hi;
-        }
-        rd_kafka_message_destroy(m);
-        if (done)
-            break;
-    }
-out:
-    reader_close(rk);
-    return err;
+    return scan_partition(cl, cl->t_definitions, 0, 0, NULL, fn, arg, errstr,
+                          errstr_size);
 }
 
-static void collect_defs(const rd_kafka_message_t *m, void *arg) {
+static int collect_defs(const rd_kafka_message_t *m, void *arg) {
     json_t *seen = arg;
     if (m->key && m->payload) {
         char key[512];
@@ -1000,6 +957,7 @@ static void collect_defs(const rd_kafka_message_t *m, void *arg) {
                  (const char *)m->key);
         json_object_set_new(seen, key, json_true());
     }
+    return 0;
 }
 
 cairn_err_t cairn_client_list_definitions(cairn_client_t *cl, char **json,
@@ -1254,15 +1212,16 @@ typedef struct {
     int bad; /* definitions that did not validate (foreign producers) */
 } defs_acc_t;
 
-static void load_def(const rd_kafka_message_t *m, void *arg) {
+static int load_def(const rd_kafka_message_t *m, void *arg) {
     defs_acc_t *acc = arg;
     if (!m->payload)
-        return;
+        return 0;
     cairn_def_t *def = cairn_def_from_json(m->payload, m->len, NULL, 0);
     if (!def || cairn_registry_put(acc->reg, def, NULL, 0)) {
         cairn_def_destroy(def);
         acc->bad++;
     }
+    return 0;
 }
 
 /*
