@@ -534,7 +534,9 @@ static cairn_err_t scan_partition(cairn_client_t *cl, const char *topic,
         return CAIRN_ERR_KAFKA;
     rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
         rk, topic, p, &lo, &hi, cl->timeout_ms);
-    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        rerr == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+        rerr == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
         goto out; /* no topic yet: nothing was ever written */
     if (rerr) {
         ret = cairn__seterr(errstr, errstr_size, cairn_kafka_err(rerr),
