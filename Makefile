@@ -137,7 +137,8 @@ format-check:
 # public headers under include/cairn/ (#include <cairn/cairn.h>), a
 # pkg-config file and the programs.
 VERSION        ?= 0.1.0
-INSTALL_HDRS   := sdk/include/cairn.h sdk/conf.h engine/err.h engine/event.h
+INSTALL_HDRS   := sdk/include/cairn.h sdk/include/cairn_builder.h sdk/conf.h \
+                  engine/engine.h engine/err.h engine/event.h
 INSTALL_BINS   := cairn cairnd cairn-timers cairn-worker-demo
 
 .PHONY: test-interop
