@@ -58,6 +58,7 @@ struct cairn_shard_s {
     int64_t next_offset; /* first input offset not yet committed; -1 unknown */
     int fenced;
     int resumed; /* state kept from before a rebalance: may skip restore */
+    int state_clean; /* wfs equal the committed state (no batch half-applied) */
 
     char **evict; /* closed workflows tombstoned in this batch */
     size_t nevict, evictcap;
@@ -152,14 +153,23 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
     return rk;
 }
 
-/* Re-registers every workflow and pending timer of the shard in Redis. */
-static void repair_index(cairn_shard_t *shard) {
+/*
+ * Re-registers the shard's workflows and pending timers in Redis: all of
+ * them (full: after taking the shard, or when Redis is back after an
+ * outage), or only the running ones (the periodic drift repair, which must
+ * stay cheap however many closed workflows are retained; describe falls
+ * back to the state topic for a closed one Redis lost).
+ */
+static void repair_index(cairn_shard_t *shard, int full) {
     size_t pos = 0, n = 0;
     const char *id;
     cairn_wf_t *wf;
     while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
+        int running = cairn_wf_status(wf) == CAIRN_WF_RUNNING;
+        if (!running && !full)
+            continue;
         cairn_index_workflow(shard->ix, wf, 0, NULL, NULL);
-        if (cairn_wf_status(wf) == CAIRN_WF_RUNNING) {
+        if (running) {
             for (size_t i = 0; i < cairn_wf_timer_count(wf); i++) {
                 const char *tid;
                 int64_t gen, at;
@@ -170,7 +180,7 @@ static void repair_index(cairn_shard_t *shard) {
         if (++n % 500 == 0 && cairn_index_flush(shard->ix))
             return;
     }
-    if (!cairn_index_flush(shard->ix))
+    if (!cairn_index_flush(shard->ix) && full)
         cairn_index_set_clean(shard->ix);
 }
 
@@ -194,6 +204,7 @@ static int load(cairn_shard_t *shard) {
     }
     cairn_wfmap_destroy(shard->wfs);
     shard->wfs = map;
+    shard->state_clean = 1;
     int64_t ms = cairn_mono_ms() - t0;
     cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(map));
     cairn_metric_observe(node->m.restore_s, ms / 1000.0);
@@ -614,6 +625,9 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
 
     clear_batch_outputs(shard);
     shard->batch_gen++;
+    /* The engine replaces workflows as it goes: until this batch commits
+     * (or a reload), the map is ahead of the committed state. */
+    shard->state_clean = 0;
     if ((e = rd_kafka_begin_transaction(shard->producer)))
         return txn_error(shard, e, "begin_transaction");
     for (size_t i = 0; i < shard->nbatch; i++) {
@@ -626,6 +640,7 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     if (last < 0) { /* nothing new: commit the empty transaction */
         if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
             return txn_error(shard, e, "abort empty transaction");
+        shard->state_clean = 1; /* nothing was applied */
         return TXN_OK;
     }
     produce_states(shard, &failed);
@@ -659,6 +674,7 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
     rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
     count_batch(shard, (cairn_mono_ms() - t0) / 1000.0);
     shard->next_offset = last + 1;
+    shard->state_clean = 1;
     index_batch(shard);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->wfs, shard->evict[i]);
@@ -767,7 +783,8 @@ static int take_ownership(cairn_shard_t *shard) {
         } else if (cairn_defs_sync(shard->node->defs, 10000)) {
             cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
                       "definitions topic not loaded yet; waiting");
-        } else if (shard->resumed && shard->next_offset >= 0 &&
+        } else if (shard->resumed && shard->state_clean &&
+                   shard->next_offset >= 0 &&
                    committed_offset(shard) == shard->next_offset) {
             cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
                       "kept %zu workflows across the rebalance (no restore)",
@@ -775,7 +792,7 @@ static int take_ownership(cairn_shard_t *shard) {
             return 0;
         } else if (load(shard) == 0) {
             shard->next_offset = committed_offset(shard);
-            repair_index(shard);
+            repair_index(shard, 1);
             return 0;
         }
         backoff_sleep(&backoff);
@@ -797,8 +814,10 @@ static void *run(void *arg) {
             break;
         /* Redis back after an outage, or the periodic drift repair (Redis
          * may have lost data without the connection dropping). */
-        if (cairn_index_should_retry(shard->ix) || cairn_mono_ms() >= next_repair) {
-            repair_index(shard);
+        if (cairn_index_should_retry(shard->ix)) {
+            repair_index(shard, 1);
+        } else if (cairn_mono_ms() >= next_repair) {
+            repair_index(shard, 0);
             next_repair = cairn_mono_ms() + repair_every;
         }
         if (!shard->nbatch)
