@@ -39,9 +39,9 @@ run_suite() {
         docs) check_docs ;;
         e2e) $PY -m pytest -v -p no:cacheprovider tests/e2e ;;
         interop) tests/interop/run.sh ;;
-        timers) $PY tests/timers/timers_test.py --workflows "${CAIRN_TIMER_WORKFLOWS:-2000}" ;;
-        cluster) $PY tests/cluster/chaos.py --workflows "${CAIRN_CLUSTER_WORKFLOWS:-800}" \
-            --duration "${CAIRN_CLUSTER_SECONDS:-30}" ;;
+        timers) $PY tests/timers/timers_test.py --workflows "${CAIRN_TIMER_WORKFLOWS:-5000}" ;;
+        cluster) $PY tests/cluster/chaos.py --workflows "${CAIRN_CLUSTER_WORKFLOWS:-1500}" \
+            --duration "${CAIRN_CLUSTER_SECONDS:-45}" ;;
         workflows) tests/workflows/run.sh ;;
         *) echo "unknown suite $1"; return 2 ;;
     esac
