@@ -304,7 +304,8 @@ static int claim_id(dp_t *d, const char *id, const char *state,
 static int parse_timeouts(dp_t *d, const json_t *j, cairn__act_spec_t *a,
                           const char *what) {
     static const char *const keys[] = {"start_to_close_ms",
-                                       "schedule_to_close_ms", NULL};
+                                       "schedule_to_close_ms", "heartbeat_ms",
+                                       NULL};
     char w[320];
     if (!j)
         return 0;
@@ -314,7 +315,8 @@ static int parse_timeouts(dp_t *d, const json_t *j, cairn__act_spec_t *a,
     return check_keys(d, j, keys, w) ||
                    get_ms(d, j, "start_to_close_ms", &a->start_to_close_ms, w) ||
                    get_ms(d, j, "schedule_to_close_ms",
-                          &a->schedule_to_close_ms, w)
+                          &a->schedule_to_close_ms, w) ||
+                   get_ms(d, j, "heartbeat_ms", &a->heartbeat_ms, w)
                ? -1
                : 0;
 }

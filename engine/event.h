@@ -30,6 +30,7 @@
     X(ACTIVITY_TASK, "ActivityTask")                                           \
     X(ACTIVITY_COMPLETED, "ActivityCompleted")                                 \
     X(ACTIVITY_FAILED, "ActivityFailed")                                       \
+    X(ACTIVITY_HEARTBEAT, "ActivityHeartbeat")                                 \
     X(ACTIVITY_TIMED_OUT, "ActivityTimedOut")                                  \
     X(TIMER_STARTED, "TimerStarted")                                           \
     X(TIMER_FIRED, "TimerFired")                                               \
@@ -66,7 +67,7 @@ typedef enum {
       "reject_duplicate | use_existing | terminate_existing")                  \
     X(input, STR, "JSON: workflow or activity input")                         \
     X(signal_name, STR, "signal name")                                        \
-    X(payload, STR, "JSON: signal payload")                                   \
+    X(payload, STR, "JSON: signal payload or heartbeat details")             \
     X(reason, STR, "human-readable reason")                                   \
     X(activity_id, STR, "activity id, unique within the workflow")            \
     X(activity_name, STR, "activity function name")                           \
@@ -122,6 +123,9 @@ typedef enum {
     X(workflow_id, REQ) X(time_ms, REQ) X(seq, OPT) X(activity_id, REQ)        \
     X(attempt, REQ) X(error_type, REQ) X(error_message, OPT)                   \
     X(non_retryable, OPT)
+#define CAIRN_FIELDS_ActivityHeartbeat(X)                                      \
+    X(workflow_id, REQ) X(time_ms, REQ) X(seq, OPT) X(activity_id, REQ)        \
+    X(attempt, REQ) X(payload, OPT)
 #define CAIRN_FIELDS_ActivityTimedOut(X)                                       \
     X(workflow_id, REQ) X(time_ms, REQ) X(seq, REQ) X(activity_id, REQ)        \
     X(attempt, REQ) X(timeout_kind, REQ)

@@ -138,6 +138,7 @@ typedef struct cairn__act_spec_s {
     cairn__retry_t retry;
     int64_t start_to_close_ms;    /* 0 = none */
     int64_t schedule_to_close_ms; /* 0 = none */
+    int64_t heartbeat_ms;         /* 0 = none */
     struct cairn__act_spec_s *compensation; /* NULL if none */
 } cairn__act_spec_t;
 

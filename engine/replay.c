@@ -7,7 +7,8 @@
  *   WorkflowStarted      -> StartWorkflow (terminate_existing for a later run)
  *   SignalReceived       -> SignalWorkflow, or CancelWorkflow for the
  *                           reserved signal "cairn.cancel"
- *   ActivityCompleted, ActivityFailed, TimerFired -> themselves (seq cleared)
+ *   ActivityCompleted, ActivityFailed, ActivityHeartbeat, TimerFired
+ *                     -> themselves (seq cleared)
  *   WorkflowTerminated, WorkflowCanceled (when not produced by the replay,
  *                        possibly after the TimerCanceled records the
  *                        request caused) -> TerminateWorkflow / CancelWorkflow
@@ -98,6 +99,7 @@ static int input_of(const cairn_event_t *h, const cairn_wf_t *wf,
         break;
     case CAIRN_EV_ACTIVITY_COMPLETED:
     case CAIRN_EV_ACTIVITY_FAILED:
+    case CAIRN_EV_ACTIVITY_HEARTBEAT:
     case CAIRN_EV_TIMER_FIRED:
         if (cairn_event_copy(in, h))
             goto err;

@@ -16,11 +16,13 @@
  * executions. Compensations run as "undo:<id>", children as
  * "child:<child workflow id>". Engine timers are "retry:<activity>",
  * "timeout:<activity>" (start_to_close), "deadline:<activity>"
- * (schedule_to_close), "signal:<name>" (wait_signal timeout) and
+ * (schedule_to_close), "hb:<activity>" (heartbeat; restarted by every
+ * accepted ActivityHeartbeat), "signal:<name>" (wait_signal timeout) and
  * "workflow:timeout"; user timer ids cannot contain ':'.
  *
  * Dispositions (docs/WORKFLOWS.md has the table):
- *   duplicate request id, stale activity result / timer fire  -> no output
+ *   duplicate request id, stale activity result / heartbeat /
+ *   timer fire                                                -> no output
  *   request for an unknown workflow, or a closed one          -> Rejected, DLQ
  *   invalid request for a running workflow                    -> Rejected,
  *                                                                history
@@ -393,6 +395,8 @@ static void send_attempt(st_t *st, json_t *act, const cairn__act_spec_t *spec) {
     free(input);
     if (spec->start_to_close_ms)
         start_timer2(st, "timeout:", id, spec->start_to_close_ms);
+    if (spec->heartbeat_ms)
+        start_timer2(st, "hb:", id, spec->heartbeat_ms);
 }
 
 /*
@@ -540,6 +544,7 @@ static void remove_act(st_t *st, size_t i) {
     const char *id = cairn__jstr(act, "id");
     cancel_timer(st, "retry:", id);
     cancel_timer(st, "timeout:", id);
+    cancel_timer(st, "hb:", id);
     cancel_timer(st, "deadline:", id);
     json_array_remove(dget(st, "acts"), i);
     st->changed = 1;
@@ -983,6 +988,7 @@ static void act_failed(st_t *st, size_t i, const char *etype, const char *msg,
     cairn__ctx_t ctx;
     json_t *err = NULL;
     cancel_timer(st, "timeout:", id);
+    cancel_timer(st, "hb:", id);
     if (spec && !non_retryable && !listed(&spec->retry, etype) &&
         (!spec->retry.maximum_attempts ||
          attempt < spec->retry.maximum_attempts)) {
@@ -1097,6 +1103,53 @@ bad:
     act_failed(st, (size_t)i, "InvalidResult", why, 1);
 }
 
+/*
+ * ActivityHeartbeat from a worker: the pending attempt is alive. Recorded in
+ * history (so replay can rebuild it as an input: the TimerCanceled +
+ * TimerStarted it causes must be reproducible) and restarts the attempt's
+ * heartbeat timer "hb:<activity>" with a new generation. A heartbeat for an
+ * unknown or finished activity, an older attempt, an attempt waiting for its
+ * retry, or an activity without heartbeat_ms is ignored silently (no output).
+ */
+static void on_heartbeat(st_t *st) {
+    const cairn_event_t *in = st->in;
+    const cairn__act_spec_t *spec;
+    json_t *act, *details = NULL;
+    char jtext[200], tid[600];
+    long i;
+    if (!in->activity_id || !*in->activity_id) {
+        reject(st, "ActivityHeartbeat without activity_id");
+        return;
+    }
+    if ((i = find_act(st, in->activity_id)) < 0)
+        return; /* stale: finished, timed out or unknown */
+    act = json_array_get(dget(st, "acts"), (size_t)i);
+    if (cairn__jint(act, "attempt") != in->attempt ||
+        cairn__jint(act, "backoff"))
+        return; /* an older attempt */
+    spec = act_spec(st, act);
+    snprintf(tid, sizeof(tid), "hb:%s", in->activity_id);
+    if (!spec || !spec->heartbeat_ms || find_timer(st, tid) < 0)
+        return; /* no heartbeat timeout to extend */
+    if (in->payload && strlen(in->payload) > st->lim.max_payload_bytes) {
+        reject(st, "heartbeat details of %zu bytes exceed max_payload_bytes "
+                   "(%zu)",
+               strlen(in->payload), st->lim.max_payload_bytes);
+        return;
+    }
+    if (in->payload &&
+        !(details = parse_user_json(st, in->payload, jtext, sizeof(jtext)))) {
+        if (!st->oom)
+            reject(st, "heartbeat details are not valid JSON: %s", jtext);
+        return;
+    }
+    json_decref(details);
+    if (!accept(st))
+        return;
+    cancel_timer(st, "hb:", in->activity_id);
+    start_timer2(st, "hb:", in->activity_id, spec->heartbeat_ms);
+}
+
 /* ---- timers ------------------------------------------------------------- */
 
 static void on_timer_fired(st_t *st) {
@@ -1141,19 +1194,24 @@ static void on_timer_fired(st_t *st) {
             dset(st, act, "backoff", json_integer(0));
             if (!st->oom)
                 send_attempt(st, act, spec);
-        } else if (!strcmp(id, "timeout") || !strcmp(id, "deadline")) {
-            int deadline = !strcmp(id, "deadline");
+        } else if (!strcmp(id, "timeout") || !strcmp(id, "deadline") ||
+                   !strcmp(id, "hb")) {
+            int deadline = !strcmp(id, "deadline"), hb = !strcmp(id, "hb");
             cairn_event_t *ev =
                 emit(st, CAIRN_OUT_HISTORY, CAIRN_EV_ACTIVITY_TIMED_OUT);
             if (ev) {
                 sset(st, &ev->activity_id, name);
                 ev->attempt = (int32_t)cairn__jint(act, "attempt");
                 sset(st, &ev->timeout_kind,
-                     deadline ? "schedule_to_close" : "start_to_close");
+                     deadline ? "schedule_to_close"
+                     : hb     ? "heartbeat"
+                              : "start_to_close");
                 act_failed(st, (size_t)a,
                            deadline ? "ScheduleToCloseTimeout"
+                           : hb     ? "HeartbeatTimeout"
                                     : "StartToCloseTimeout",
                            deadline ? "schedule_to_close timeout"
+                           : hb     ? "heartbeat timeout"
                                     : "start_to_close timeout",
                            deadline);
             }
@@ -1386,6 +1444,7 @@ static void dispatch(st_t *st) {
     case CAIRN_EV_TERMINATE_WORKFLOW:
     case CAIRN_EV_ACTIVITY_COMPLETED:
     case CAIRN_EV_ACTIVITY_FAILED:
+    case CAIRN_EV_ACTIVITY_HEARTBEAT:
     case CAIRN_EV_TIMER_FIRED: break;
     default:
         reject(st, "%s is not an input event",
@@ -1399,6 +1458,7 @@ static void dispatch(st_t *st) {
     }
     if (st->doc && (in->type == CAIRN_EV_ACTIVITY_COMPLETED ||
                     in->type == CAIRN_EV_ACTIVITY_FAILED ||
+                    in->type == CAIRN_EV_ACTIVITY_HEARTBEAT ||
                     in->type == CAIRN_EV_TIMER_FIRED) &&
         !running(st))
         return; /* stale: the run is closed */
@@ -1423,6 +1483,7 @@ static void dispatch(st_t *st) {
     case CAIRN_EV_TERMINATE_WORKFLOW: on_terminate(st); break;
     case CAIRN_EV_ACTIVITY_COMPLETED:
     case CAIRN_EV_ACTIVITY_FAILED: on_activity_result(st); break;
+    case CAIRN_EV_ACTIVITY_HEARTBEAT: on_heartbeat(st); break;
     case CAIRN_EV_TIMER_FIRED: on_timer_fired(st); break;
     default: break;
     }

@@ -469,6 +469,10 @@ void cairn_wfb_act_schedule_to_close(cairn_wfb_act_t *a, int64_t ms) {
     act_timeout((node_t *)a, "schedule_to_close_ms", ms);
 }
 
+void cairn_wfb_act_heartbeat(cairn_wfb_act_t *a, int64_t ms) {
+    act_timeout((node_t *)a, "heartbeat_ms", ms);
+}
+
 cairn_wfb_retry_t *cairn_wfb_act_retry(cairn_wfb_act_t *act) {
     node_t *a = (node_t *)act;
     if (dead(a))

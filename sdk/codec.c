@@ -93,6 +93,7 @@ typedef struct {
     X(ACTIVITY_TASK, ActivityTask)                                             \
     X(ACTIVITY_COMPLETED, ActivityCompleted)                                   \
     X(ACTIVITY_FAILED, ActivityFailed)                                         \
+    X(ACTIVITY_HEARTBEAT, ActivityHeartbeat)                                   \
     X(ACTIVITY_TIMED_OUT, ActivityTimedOut)                                    \
     X(TIMER_STARTED, TimerStarted)                                             \
     X(TIMER_FIRED, TimerFired)                                                 \

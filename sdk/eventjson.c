@@ -71,6 +71,8 @@ json_t *cairn_event_to_json(const cairn_event_t *ev) {
         CAIRN_FIELDS_ActivityCompleted(FIELD) break;
     case CAIRN_EV_ACTIVITY_FAILED:
         CAIRN_FIELDS_ActivityFailed(FIELD) break;
+    case CAIRN_EV_ACTIVITY_HEARTBEAT:
+        CAIRN_FIELDS_ActivityHeartbeat(FIELD) break;
     case CAIRN_EV_ACTIVITY_TIMED_OUT:
         CAIRN_FIELDS_ActivityTimedOut(FIELD) break;
     case CAIRN_EV_TIMER_STARTED:

@@ -12,8 +12,12 @@
  * are committed. cairn_worker_stop() lets the round in flight finish and
  * commits it synchronously before the consumer closes.
  *
- * Heartbeats: the engine has no heartbeat event yet, so there is no
- * heartbeat API; an activity is bounded by its start_to_close timeout.
+ * Heartbeats: cairn_activity_heartbeat(), called by an activity function on
+ * its own thread, produces an ActivityHeartbeat through the worker's
+ * producer (thread-safe) while the run loop waits for the round. The
+ * producer is only replaced between rounds, when no function runs. A
+ * heartbeat that is not delivered is logged but does not count as a lost
+ * result (the round is not re-run for it).
  */
 #include "cairn.h"
 #include "clock.h"
@@ -25,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -54,9 +60,16 @@ typedef struct {
     int decoded;
 } job_t;
 
+/* The delivery-report opaque of heartbeat records. */
+static char heartbeat_marker;
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     cairn_worker_t *w = opaque;
     (void)rk;
+    if (m->err && m->_private == &heartbeat_marker) {
+        LOG_WARN("heartbeat not delivered: %s", rd_kafka_err2str(m->err));
+        return;
+    }
     if (m->err) {
         w->failed_deliveries++;
         LOG_ERROR("result not delivered: %s", rd_kafka_err2str(m->err));
@@ -213,9 +226,10 @@ static void *run_job(void *arg) {
                      t->activity_name, job->w->queue) < 0)
             emsg = NULL;
     } else {
-        cairn_activity_t act = {t->workflow_id, t->activity_id,
-                                t->activity_name, t->idempotency_key,
-                                t->attempt, t->input};
+        cairn_activity_t act = {t->workflow_id,     t->activity_id,
+                                t->activity_name,   t->idempotency_key,
+                                t->attempt,         t->input,
+                                (const void *)job->w};
         err = reg->fn(&act, reg->opaque, &result, &etype, &emsg,
                       &non_retryable);
     }
@@ -236,6 +250,37 @@ static void *run_job(void *arg) {
         free(result);
     }
     return NULL;
+}
+
+cairn_err_t cairn_activity_heartbeat(const cairn_activity_t *act,
+                                     const char *details_json, char *errstr,
+                                     size_t errstr_size) {
+    cairn_worker_t *w;
+    cairn_event_t ev;
+    json_error_t jerr;
+    if (!act || !act->_worker || !act->workflow_id || !act->activity_id)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                             "heartbeat: not an activity run by a worker");
+    w = (cairn_worker_t *)act->_worker;
+    if (details_json) {
+        json_t *j = json_loads(details_json, JSON_DECODE_ANY, &jerr);
+        if (!j)
+            return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
+                                 "heartbeat details are not valid JSON: %s",
+                                 jerr.text);
+        json_decref(j);
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.type = CAIRN_EV_ACTIVITY_HEARTBEAT;
+    ev.workflow_id = (char *)act->workflow_id;
+    ev.time_ms = cairn_wall_ms();
+    ev.activity_id = (char *)act->activity_id;
+    ev.attempt = act->attempt;
+    ev.payload = (char *)details_json;
+    /* Keyed by workflow id (the produce helper keys every event so). */
+    return cairn_kafka_produce_event(w->producer, w->t_events,
+                                     RD_KAFKA_PARTITION_UA, &ev, NULL,
+                                     &heartbeat_marker, errstr, errstr_size);
 }
 
 static void produce_result(cairn_worker_t *w, const cairn_event_t *ev) {

@@ -13,9 +13,10 @@
  * at least once; results go back to <prefix>events. The idempotency key
  * passed to a function is "workflow_id:activity_id" — the same on every
  * attempt — so the function can make its side effect exactly once.
- * Heartbeats are not supported yet: the engine has no heartbeat event or
- * heartbeat timeout, so a long activity is bounded by its start_to_close
- * timeout only (docs/WORKFLOWS.md).
+ * A long activity reports liveness with cairn_activity_heartbeat(); an
+ * activity whose definition sets timeouts.heartbeat_ms is timed out (and
+ * retried per its policy) when no heartbeat arrives for that long
+ * (docs/WORKFLOWS.md).
  *
  * Threads: a cairn_client_t may be used from several threads at once (the
  * producer is thread-safe and each call waits for its own delivery report;
@@ -192,6 +193,7 @@ typedef struct {
     const char *idempotency_key; /* workflow_id:activity_id */
     int attempt;                 /* 1, 2, ... */
     const char *input;           /* JSON or NULL */
+    const void *_worker;         /* private: the worker running it */
 } cairn_activity_t;
 
 /*
@@ -205,6 +207,28 @@ typedef cairn_err_t (*cairn_activity_fn)(const cairn_activity_t *act,
                                          char **error_type,
                                          char **error_message,
                                          int *non_retryable);
+
+/*
+ * Records a heartbeat of the running activity attempt: produces
+ * ActivityHeartbeat {workflow_id, time_ms, activity_id, attempt,
+ * payload=details_json} to <prefix>events, keyed by the workflow id,
+ * through the worker's producer. Call it from inside the activity function
+ * (on the thread running it; concurrent calls from several activities are
+ * safe), with act as passed to the function; details_json is a JSON
+ * document (NULL for none) recorded in the workflow history. Each accepted
+ * heartbeat restarts the attempt's heartbeat timeout
+ * (timeouts.heartbeat_ms); heartbeats of an activity without one, of an
+ * older attempt or after the activity finished are ignored by the engine.
+ * Every accepted heartbeat adds three events to the history (counted by
+ * max_history_events): heartbeat at a fraction of heartbeat_ms, not in a
+ * tight loop. Returns once the record is queued (delivery is asynchronous
+ * and not retried: a lost heartbeat is covered by the next one).
+ * INVALID_ARG if act was not passed by a worker or details_json is not
+ * JSON, KAFKA if the record cannot be queued (e.g. queue full; retriable).
+ */
+cairn_err_t cairn_activity_heartbeat(const cairn_activity_t *act,
+                                     const char *details_json, char *errstr,
+                                     size_t errstr_size);
 
 cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
                                  const char *task_queue, char *errstr,

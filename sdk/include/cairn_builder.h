@@ -149,9 +149,11 @@ cairn_wfb_act_t *cairn_wfb_activity(cairn_wfb_state_t *s,
                                     const char *activity, const char *id);
 void cairn_wfb_act_input(cairn_wfb_act_t *a, const char *value);
 void cairn_wfb_act_task_queue(cairn_wfb_act_t *a, const char *queue);
-/* "timeouts": {"start_to_close_ms"} / {"schedule_to_close_ms"}. */
+/* "timeouts": {"start_to_close_ms"} / {"schedule_to_close_ms"} /
+ * {"heartbeat_ms"}. */
 void cairn_wfb_act_start_to_close(cairn_wfb_act_t *a, int64_t ms);
 void cairn_wfb_act_schedule_to_close(cairn_wfb_act_t *a, int64_t ms);
+void cairn_wfb_act_heartbeat(cairn_wfb_act_t *a, int64_t ms);
 /* The activity's own "retry" (overrides the defaults key by key). */
 cairn_wfb_retry_t *cairn_wfb_act_retry(cairn_wfb_act_t *a);
 /*

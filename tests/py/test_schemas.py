@@ -94,7 +94,7 @@ def sample(schema, salt=0):
 
 
 def test_schema_files_cover_event_types():
-    assert len(NAMES) == 21
+    assert len(NAMES) == 22
     assert "StartWorkflow" in NAMES and "WorkflowState" in NAMES
 
 

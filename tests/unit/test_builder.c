@@ -790,6 +790,7 @@ static void test_null_handles(void **state) {
     cairn_wfb_act_task_queue(NULL, "q");
     cairn_wfb_act_start_to_close(NULL, 1);
     cairn_wfb_act_schedule_to_close(NULL, 1);
+    cairn_wfb_act_heartbeat(NULL, 1);
     assert_null(cairn_wfb_act_retry(NULL));
     assert_null(cairn_wfb_act_compensation(NULL, "x"));
     cairn_wfb_retry_initial_interval(NULL, 1);

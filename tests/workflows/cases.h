@@ -55,8 +55,9 @@
          "definition retry replaces defaults, activity overrides per key")     \
     CASE(activities, cf_act_invalid_result,                                    \
          "a result that is not JSON fails the attempt for good")               \
-    CASE(activities, cf_act_heartbeat_refused,                                 \
-         "heartbeat timeouts: refused at registration (not supported yet)")    \
+    CASE(activities, cf_act_heartbeat_timeout,                                 \
+         "heartbeat_ms: heartbeats keep an attempt alive; a missed one times " \
+         "it out (retried)")                                                   \
     /* 4. signals */                                                           \
     CASE(signals, cf_sig_payload_and_guards,                                   \
          "payload and name reach assignments and guards")                      \

@@ -2,7 +2,7 @@
  * cf_activities.c — feature 3: activities. Retry policy (initial_interval,
  * backoff_coefficient, maximum_interval, maximum_attempts,
  * non_retryable_error_types) with the backoff on durable timers; timeouts
- * start_to_close and schedule_to_close; the idempotency key
+ * start_to_close, schedule_to_close and heartbeat; the idempotency key
  * workflow_id:activity_id handed to the worker, the same on every attempt.
  */
 #include "cases.h"
@@ -233,16 +233,80 @@ void cf_act_invalid_result(void **state) {
     cf_free(w);
 }
 
-/* Heartbeat timeouts are not supported by the engine yet (there is no
- * heartbeat event): a definition asking for one is refused at registration
- * with a clear message instead of being silently ignored. */
-void cf_act_heartbeat_refused(void **state) {
+/* Heartbeat timeout: each accepted ActivityHeartbeat of the pending
+ * attempt restarts the durable timer hb:<activity>; a missed heartbeat
+ * times the attempt out (ActivityTimedOut "heartbeat") and the retry policy
+ * applies; heartbeats of an older attempt are ignored; completion cancels
+ * the timer. The history (heartbeats included) replays exactly (cf_free). */
+static cairn_event_t hb(const char *id, const char *act, int attempt,
+                        const char *details) {
+    cairn_event_t e = {0};
+    e.type = CAIRN_EV_ACTIVITY_HEARTBEAT;
+    e.workflow_id = S(id);
+    e.activity_id = S(act);
+    e.attempt = attempt;
+    e.payload = S(details);
+    return e;
+}
+
+void cf_act_heartbeat_timeout(void **state) {
     (void)state;
-    cf_refused("{'type':'hb','version':1,'initial':'a','states':["
+    cf_world_t *w = cf_new(NULL);
+    cf_def(w, "{'type':'hb','version':1,'initial':'a','states':["
+              "{'name':'a','on_enter':[{'activity':'w','retry':{"
+              "'initial_interval_ms':100},'timeouts':{"
+              "'start_to_close_ms':10000,'heartbeat_ms':1000}}],'on':["
+              "{'event':'activity_completed','target':'end'}]},"
+              "{'name':'end','on_enter':[{'complete':null}]}]}");
+    cf_start(w, "h", "hb", NULL);
+    int64_t gen, due;
+    assert_true(cf_timer(w, "h", "hb:w", &gen, &due));
+    assert_int_equal(due, 1000);
+    /* Heartbeats keep the attempt alive well past heartbeat_ms. */
+    for (int i = 1; i <= 3; i++) {
+        w->now = 900 * i;
+        cf_clear(w);
+        cairn_event_t e = hb("h", "w", 1, "{\"progress\":1}");
+        cf_send(w, &e);
+        assert_int_equal(cf_count(w, CAIRN_EV_ACTIVITY_HEARTBEAT), 1);
+        assert_int_equal(cf_count(w, CAIRN_EV_TIMER_CANCELED), 1);
+        assert_true(cf_timer(w, "h", "hb:w", &gen, &due));
+        assert_int_equal(due, 900 * i + 1000);
+    }
+    /* Then it stops: the attempt times out and is retried. */
+    cf_clear(w);
+    cf_fire(w, "h", "hb:w");
+    cf_has(w, "history ActivityTimedOut seq=15 workflow_id=h activity_id=w "
+              "attempt=1 timeout_kind=heartbeat\n");
+    assert_true(cf_timer(w, "h", "retry:w", NULL, &due));
+    assert_int_equal(due, 3700 + 100);
+    assert_false(cf_timer(w, "h", "timeout:w", NULL, NULL));
+    /* The timed-out attempt's heartbeats are ignored from now on. */
+    cf_clear(w);
+    cairn_event_t old = hb("h", "w", 1, NULL);
+    cf_send(w, &old);
+    assert_int_equal(w->nout, 0);
+    cf_fire(w, "h", "retry:w");
+    assert_int_equal(cf_nth(w, CAIRN_EV_ACTIVITY_TASK, 0)->attempt, 2);
+    assert_true(cf_timer(w, "h", "hb:w", NULL, &due));
+    assert_int_equal(due, 3800 + 1000);
+    cf_send(w, &old);
+    assert_true(cf_timer(w, "h", "hb:w", NULL, &due));
+    assert_int_equal(due, 3800 + 1000);
+    /* Completion cancels the heartbeat timer. */
+    cf_clear(w);
+    cf_complete(w, "h", "w", "{\"ok\":1}");
+    cf_has(w, "history TimerCanceled seq=24 workflow_id=h timer_id=hb:w "
+              "generation=8\n");
+    assert_false(cf_timer(w, "h", "hb:w", NULL, NULL));
+    cf_status(w, "h", CAIRN_WF_COMPLETED, "end");
+    /* heartbeat_ms is validated like the other timeouts. */
+    cf_refused("{'type':'hb2','version':1,'initial':'a','states':["
                "{'name':'a','on_enter':[{'activity':'w','timeouts':{"
-               "'heartbeat_ms':1000}}],'on':[{'event':'activity_completed',"
+               "'heartbeat_ms':-5}}],'on':[{'event':'activity_completed',"
                "'target':'end'}]},{'name':'end','on_enter':[{'complete':"
                "null}]}]}",
-               "state 'a': on_enter[0]: activity 'w' timeouts: unknown key "
-               "'heartbeat_ms'");
+               "state 'a': on_enter[0]: activity 'w' timeouts: "
+               "'heartbeat_ms' must be a non-negative integer (ms)");
+    cf_free(w);
 }
