@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "args.h"
 #include "cairn.h"
@@ -34,6 +35,39 @@ static void on_signal(int sig) {
         cairn_worker_stop(the_worker);
 }
 
+/*
+ * heartbeat_demo: a long activity that stays alive by heartbeating. Input
+ * {"ms": total run time, "every": heartbeat period}; it sleeps in steps of
+ * `every` ms (the work being simulated) and heartbeats after each step.
+ */
+static cairn_err_t heartbeat_demo(const cairn_activity_t *act, char **result,
+                                  char **error_type, char **error_message) {
+    json_t *in = act->input ? json_loads(act->input, 0, NULL) : NULL;
+    long total = in ? (long)json_integer_value(json_object_get(in, "ms")) : 0;
+    long every = in ? (long)json_integer_value(json_object_get(in, "every"))
+                    : 0;
+    json_decref(in);
+    if (every <= 0)
+        every = 100;
+    int beats = 0;
+    char errstr[256], details[64];
+    for (long done = 0; done < total; done += every) {
+        struct timespec ts = {every / 1000, (every % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* the simulated work */
+        snprintf(details, sizeof(details), "{\"done_ms\":%ld}", done + every);
+        if (cairn_activity_heartbeat(act, details, errstr, sizeof(errstr))) {
+            *error_type = strdup("HeartbeatFailed");
+            *error_message = strdup(errstr);
+            return CAIRN_ERR_KAFKA;
+        }
+        beats++;
+    }
+    json_t *out = json_pack("{s:b, s:i}", "ok", 1, "heartbeats", beats);
+    *result = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(out);
+    return CAIRN_ERR_OK;
+}
+
 static cairn_err_t activity(const cairn_activity_t *act, void *opaque,
                             char **result, char **error_type,
                             char **error_message, int *non_retryable) {
@@ -48,6 +82,8 @@ static cairn_err_t activity(const cairn_activity_t *act, void *opaque,
             return CAIRN_ERR_INTERNAL;
         }
     }
+    if (!strcmp(act->activity_name, "heartbeat_demo"))
+        return heartbeat_demo(act, result, error_type, error_message);
     json_t *out = json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "activity",
                             act->activity_name, "idempotency_key",
                             act->idempotency_key, "attempt", act->attempt);
@@ -61,6 +97,7 @@ static const char *names[] = {
     "release_inventory", "send_email",    "notify",      "echo",
     "validate",      "provision",         "approve_request", "archive",
     "send_approval_request", "send_reminder", "process_page",
+    "heartbeat_demo",
 };
 
 int main(int argc, char **argv) {
