@@ -108,7 +108,8 @@ cmd_up() {
     for ((i = 1; i <= nodes; i++)); do start_node "$i"; done
     for ((i = 1; i <= timers; i++)); do start_timers "$i"; done
     for ((i = 1; i <= workers; i++)); do
-        CAIRN_NODE_ID=worker-$i start_proc "worker-$i" "$BIN/cairn-worker-demo"
+        CAIRN_NODE_ID=worker-$i CAIRN_METRICS_PORT=$((19700 + i)) \
+            start_proc "worker-$i" "$BIN/cairn-worker-demo"
     done
     echo "cluster: up: kafka=$kafka cairnd=$nodes timers=$timers workers=$workers partitions=$partitions"
 }

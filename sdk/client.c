@@ -102,22 +102,8 @@ cairn_client_t *cairn_client_new(const cairn_conf_t *conf, char *errstr,
     cairn_conf_topic(conf, "definitions", cl->t_definitions,
                      sizeof(cl->t_definitions));
     /* Keep a private conf for the consumers we create later. */
-    if (!(cl->conf = cairn_conf_new()))
+    if (!(cl->conf = cairn_conf_dup(conf)))
         goto err;
-    const char *copy[] = {"bootstrap.servers", "topic.prefix", "partitions",
-                          "redis.url", "request.timeout.ms",
-                          "replication.factor", "payload.max.bytes",
-                          "history.max.events"};
-    for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
-        cairn_conf_set(cl->conf, copy[i], cairn_conf_str(conf, copy[i]), NULL,
-                       0);
-    for (size_t i = 0; i < cairn_conf_kafka_count(conf); i++) {
-        const char *n, *v;
-        char name[300];
-        cairn_conf_kafka_at(conf, i, &n, &v);
-        snprintf(name, sizeof(name), "kafka.%s", n);
-        cairn_conf_set(cl->conf, name, v, NULL, 0);
-    }
     if (!(cl->producer = new_producer(cl, errstr, errstr_size)))
         goto err;
     return cl;

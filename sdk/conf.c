@@ -74,9 +74,13 @@ static const prop_t props[] = {
     {"state.retention.closed.ms", T_INT, "86400000", 0, INT64_MAX / 2, D,
      "How long a closed workflow stays in memory for describe and duplicate "
      "detection before it is evicted (its state record stays in Kafka)."},
-    {"metrics.port", T_INT, "0", 0, 65535, D | TM,
+    {"determinism.check.every", T_INT, "100", 0, 1000000000, D,
+     "One engine step in this many runs twice, on a copy of the state, and "
+     "the two results are compared byte for byte "
+     "(cairn_replay_divergences_total counts differences); 0 = never."},
+    {"metrics.port", T_INT, "0", 0, 65535, D | TM | W,
      "HTTP port of the Prometheus /metrics endpoint; 0 = disabled."},
-    {"metrics.address", T_STR, "127.0.0.1", 0, 0, D | TM,
+    {"metrics.address", T_STR, "127.0.0.1", 0, 0, D | TM | W,
      "Address the metrics endpoint binds to (0.0.0.0 in containers)."},
     {"log.level", T_STR, "info", 0, 0, ALL,
      "Log level: debug, info, warn, error. Logs go to stderr, one event a "
@@ -206,6 +210,30 @@ cairn_conf_t *cairn_conf_new(void) {
         if (parse_value(&props[i], props[i].def, &conf->num[i], NULL, 0))
             abort(); /* a default outside its own range is a table bug */
     }
+    return conf;
+err:
+    cairn_conf_destroy(conf);
+    return NULL;
+}
+
+static cairn_err_t set_kafka(cairn_conf_t *conf, const char *name,
+                             const char *value);
+
+cairn_conf_t *cairn_conf_dup(const cairn_conf_t *src) {
+    cairn_conf_t *conf = cairn_conf_new();
+    if (!conf)
+        return NULL;
+    for (size_t i = 0; i < NPROPS; i++) {
+        char *v = strdup(src->str[i]);
+        if (!v)
+            goto err;
+        free(conf->str[i]);
+        conf->str[i] = v;
+        conf->num[i] = src->num[i];
+    }
+    for (size_t i = 0; i < src->nkafka; i++)
+        if (set_kafka(conf, src->kafka[i].name, src->kafka[i].value))
+            goto err;
     return conf;
 err:
     cairn_conf_destroy(conf);

@@ -32,6 +32,8 @@ typedef struct cairn_conf_s cairn_conf_t;
 /* A conf holding every default. NULL only on out-of-memory. */
 cairn_conf_t *cairn_conf_new(void);
 void cairn_conf_destroy(cairn_conf_t *conf);
+/* A deep copy (every value and kafka.* pair); NULL on out-of-memory. */
+cairn_conf_t *cairn_conf_dup(const cairn_conf_t *conf);
 
 /* Sets one property from its string form; checks type and range. */
 cairn_err_t cairn_conf_set(cairn_conf_t *conf, const char *name,

@@ -34,6 +34,7 @@
 
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
 
 typedef struct {
     char *name;
@@ -50,6 +51,10 @@ struct cairn_worker_s {
     size_t nregs;
     atomic_int stop;
     atomic_int failed_deliveries;
+    /* /metrics when metrics.port is set; handles are NULL otherwise, and
+     * updates on NULL handles are no-ops. */
+    cairn_metrics_t *metrics;
+    cairn_metric_t *sched_to_start, *completed, *failed;
 };
 
 typedef struct {
@@ -99,6 +104,39 @@ err:
     return NULL;
 }
 
+/* Schedule-to-start latency and outcomes, served on metrics.port. */
+static int serve_metrics(cairn_worker_t *w, const cairn_conf_t *conf,
+                         char *errstr, size_t errstr_size) {
+    static const double secs[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                  0.25,  0.5,   1,    2.5,   5,    10,
+                                  30,    60,    300};
+    char labels[300];
+    snprintf(labels, sizeof(labels), "task_queue=\"%s\"", w->queue);
+    if (!(w->metrics = cairn_metrics_new())) {
+        cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    w->sched_to_start = cairn_metrics_histogram(
+        w->metrics, "cairn_activity_schedule_to_start_seconds",
+        "Task record timestamp (the shard's commit) to the activity "
+        "function starting on this worker.",
+        labels, secs, sizeof(secs) / sizeof(secs[0]));
+    w->completed = cairn_metrics_counter(w->metrics,
+                                         "cairn_worker_activities_completed_total",
+                                         "Activity attempts that completed.",
+                                         labels);
+    w->failed = cairn_metrics_counter(w->metrics,
+                                      "cairn_worker_activities_failed_total",
+                                      "Activity attempts that failed.", labels);
+    cairn_metrics_add_process(w->metrics);
+    return cairn_metrics_serve(w->metrics,
+                               cairn_conf_str(conf, "metrics.address"),
+                               (int)cairn_conf_int(conf, "metrics.port"),
+                               errstr, errstr_size)
+               ? -1
+               : 0;
+}
+
 cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
                                  const char *task_queue, char *errstr,
                                  size_t errstr_size) {
@@ -117,21 +155,12 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
     cairn_conf_topic(conf, "events", w->t_events, sizeof(w->t_events));
     cairn_conf_topic(conf, "dlq", w->t_dlq, sizeof(w->t_dlq));
     w->concurrency = (int)cairn_conf_int(conf, "worker.concurrency");
-    if (!(w->conf = cairn_conf_new()))
+    if (!(w->conf = cairn_conf_dup(conf)))
         goto err;
-    const char *copy[] = {"bootstrap.servers", "topic.prefix", "partitions",
-                          "replication.factor"};
-    for (size_t i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
-        cairn_conf_set(w->conf, copy[i], cairn_conf_str(conf, copy[i]), NULL,
-                       0);
-    for (size_t i = 0; i < cairn_conf_kafka_count(conf); i++) {
-        const char *n, *v;
-        char name[300];
-        cairn_conf_kafka_at(conf, i, &n, &v);
-        snprintf(name, sizeof(name), "kafka.%s", n);
-        cairn_conf_set(w->conf, name, v, NULL, 0);
-    }
     if (!(w->producer = new_producer(w, errstr, errstr_size)))
+        goto err;
+    if (cairn_conf_int(conf, "metrics.port") && serve_metrics(w, conf, errstr,
+                                                               errstr_size))
         goto err;
 
     snprintf(group, sizeof(group), "%sworkers.%s",
@@ -172,6 +201,7 @@ err:
 void cairn_worker_destroy(cairn_worker_t *w) {
     if (!w)
         return;
+    cairn_metrics_destroy(w->metrics);
     if (w->consumer)
         rd_kafka_destroy(w->consumer);
     if (w->producer) {
@@ -218,6 +248,11 @@ static void *run_job(void *arg) {
     int non_retryable = 0;
     cairn_err_t err;
     const reg_t *reg = lookup(job->w, t->activity_name);
+    rd_kafka_timestamp_type_t tstype;
+    int64_t ts = rd_kafka_message_timestamp(job->msg, &tstype);
+    if (ts > 0)
+        cairn_metric_observe(job->w->sched_to_start,
+                             (cairn_wall_ms() - ts) / 1000.0);
     if (!reg) {
         err = CAIRN_ERR_NOT_FOUND;
         etype = strdup("UnknownActivity");
@@ -239,11 +274,13 @@ static void *run_job(void *arg) {
     r->time_ms = cairn_wall_ms();
     if (err == CAIRN_ERR_OK) {
         r->type = CAIRN_EV_ACTIVITY_COMPLETED;
+        cairn_metric_inc(job->w->completed, 1);
         r->result = result;
         free(etype);
         free(emsg);
     } else {
         r->type = CAIRN_EV_ACTIVITY_FAILED;
+        cairn_metric_inc(job->w->failed, 1);
         r->error_type = etype ? etype : strdup(cairn_err2name(err));
         r->error_message = emsg;
         r->non_retryable = non_retryable;

@@ -161,6 +161,11 @@ static void register_metrics(cairn_node_t *node) {
         "Workflow runs continued as new.", NULL);
     CTR(evicted, "cairn_workflows_evicted_total",
         "Closed workflows evicted after state.retention.closed.ms.", NULL);
+    CTR(divergences, "cairn_replay_divergences_total",
+        "Sampled steps (one in determinism.check.every) whose re-execution "
+        "on the same state and event gave other outputs or state: "
+        "non-determinism.",
+        NULL);
 #undef CTR
     m->restore_s = cairn_metrics_histogram(
         mx, "cairn_restore_seconds", "Time to restore one shard.", NULL, secs,

@@ -76,6 +76,8 @@ struct cairn_shard_s {
     uint32_t batch_gen; /* tags delivery reports with their attempt */
     long live_reported; /* this shard's share of the node's live gauge */
     size_t last_batch;  /* records in the previous batch */
+    uint64_t steps;      /* engine steps run, for sampling */
+    int64_t check_every; /* determinism.check.every */
 };
 
 /* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
@@ -350,6 +352,55 @@ static void route(cairn_shard_t *shard, cairn_output_t *o, int *failed) {
     }
 }
 
+/* 1 if two outputs encode to the same bytes for the same destination. */
+static int same_output(const cairn_output_t *a, const cairn_output_t *b) {
+    void *ba = NULL, *bb = NULL;
+    size_t la = 0, lb = 0;
+    int same = a->dest == b->dest &&
+               !cairn_codec_encode(&a->ev, &ba, &la, NULL, 0) &&
+               !cairn_codec_encode(&b->ev, &bb, &lb, NULL, 0) && la == lb &&
+               !memcmp(ba, bb, la);
+    free(ba);
+    free(bb);
+    return same;
+}
+
+/*
+ * Runs the step again on a copy of the state it started from (shadow, NULL
+ * for a new workflow) and compares the new state and the outputs from
+ * shard->out.v[out_from] on with the real run's; a difference is counted as a
+ * replay divergence and logged. Takes ownership of shadow.
+ */
+static void check_determinism(cairn_shard_t *shard,
+                              const cairn_registry_t *reg, cairn_wf_t *shadow,
+                              const cairn_event_t *ev, const cairn_wf_t *wf,
+                              size_t out_from) {
+    cairn_outputs_t again;
+    cairn_outputs_init(&again);
+    int same = cairn_engine_step(reg, &shard->node->limits, &shadow, ev,
+                                 &again, NULL, 0) == CAIRN_ERR_OK &&
+               again.n == shard->out.n - out_from;
+    for (size_t i = 0; same && i < again.n; i++)
+        same = same_output(&again.v[i], &shard->out.v[out_from + i]);
+    if (same && (wf || shadow)) {
+        size_t la = 0, lb = 0;
+        char *a = wf ? cairn_wf_encode(wf, &la) : NULL;
+        char *b = shadow ? cairn_wf_encode(shadow, &lb) : NULL;
+        same = a && b && la == lb && !memcmp(a, b, la);
+        free(a);
+        free(b);
+    }
+    if (!same) {
+        cairn_metric_inc(shard->node->m.divergences, 1);
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, ev->workflow_id,
+                  "non-determinism: the same %s on the same state gave "
+                  "different outputs or state",
+                  cairn_event_type_name(ev->type));
+    }
+    cairn_outputs_free(&again);
+    cairn_wf_destroy(shadow);
+}
+
 static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
                       int *failed) {
     cairn_node_t *node = shard->node;
@@ -379,9 +430,19 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
 
     cairn_wf_t *before = wf;
     cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
+    /* A sample of steps runs twice to catch non-determinism in the engine
+     * or a definition: the copy is taken before step() may free `before`. */
+    int check = shard->check_every > 0 &&
+                ++shard->steps % (uint64_t)shard->check_every == 0;
+    cairn_wf_t *shadow = check && before ? cairn_wf_clone(before) : NULL;
+    size_t out_from = shard->out.n;
     const cairn_registry_t *reg = cairn_defs_rdlock(node->defs);
     err = cairn_engine_step(reg, &node->limits, &wf, &ev, &shard->out, errstr,
                             sizeof(errstr));
+    if (!err && check && (shadow || !before))
+        check_determinism(shard, reg, shadow, &ev, wf, out_from);
+    else
+        cairn_wf_destroy(shadow);
     cairn_defs_unlock(node->defs);
     if (err) {
         char reason[600];
@@ -858,6 +919,7 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     shard->node = node;
     shard->partition = partition;
     shard->next_offset = -1;
+    shard->check_every = cairn_conf_int(node->conf, "determinism.check.every");
     pthread_mutex_init(&shard->mu, NULL);
     pthread_cond_init(&shard->cv, NULL);
     cairn_outputs_init(&shard->out);
