@@ -13,7 +13,6 @@ fired or 60 s pass without progress; prints counts, duplicates, lateness
 """
 import io
 import os
-import struct
 import sys
 import time
 import uuid
@@ -24,31 +23,10 @@ import redis
 from confluent_kafka import Consumer, TopicPartition, OFFSET_END
 
 
-def murmur2(data):
-    seed, m, r = 0x9747b28c, 0x5bd1e995, 24
-    length = len(data)
-    h = (seed ^ length) & 0xffffffff
-    i = 0
-    while i + 4 <= length:
-        k = struct.unpack_from("<I", data, i)[0]
-        k = (k * m) & 0xffffffff
-        k ^= k >> r
-        k = (k * m) & 0xffffffff
-        h = (h * m) & 0xffffffff
-        h ^= k
-        i += 4
-    rem = length & 3
-    if rem == 3:
-        h ^= data[i + 2] << 16
-    if rem >= 2:
-        h ^= data[i + 1] << 8
-    if rem >= 1:
-        h ^= data[i]
-        h = (h * m) & 0xffffffff
-    h ^= h >> 13
-    h = (h * m) & 0xffffffff
-    h ^= h >> 15
-    return h
+# Kafka's murmur2 partitioner, shared with the end-to-end tests.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "e2e"))
+from conftest import murmur2  # noqa: E402
 
 
 SCHEMA = avro.schema.parse(open(os.path.join(
