@@ -41,7 +41,7 @@ def test_install_and_build_a_program_against_it(tmp_path):
     # the static library, with its dependencies' shared libraries (their
     # --static closure needs -dev packages Debian does not pull in)
     deps = run(["pkg-config", "--libs", "rdkafka", "hiredis", "avro-c",
-                "jansson"]).split()
+                "jansson", "libmicrohttpd"]).split()
     run(["cc", "-std=c11", "-o", "hello-static", "hello.c",
          f"-I{prefix}/include", str(prefix / "lib" / "libcairn.a"), *deps,
          "-lpthread", "-lm"], env=env, cwd=src.parent)
