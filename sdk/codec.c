@@ -315,8 +315,8 @@ static size_t utf8_invalid_at(const uint8_t *s, size_t n) {
 }
 
 /* 0 if s[0..n) is acceptable for field fd, else -1 with the reason in why. */
-static int check_string(const fdef_t *fd, const char *s, size_t n, char *why,
-                        size_t why_size) {
+static int check_string(const fdef_t *fd, const char *s, size_t n,
+                        int json_trusted, char *why, size_t why_size) {
     const char *nul = memchr(s, '\0', n);
     size_t bad = utf8_invalid_at((const uint8_t *)s, n);
     json_error_t jerr;
@@ -330,7 +330,7 @@ static int check_string(const fdef_t *fd, const char *s, size_t n, char *why,
         snprintf(why, why_size, "not valid UTF-8 at offset %zu", bad);
         return -1;
     }
-    if (!is_json_field(fd))
+    if (!is_json_field(fd) || json_trusted)
         return 0;
     if (!(doc = json_loadb(s, n, JSON_DECODE_ANY, &jerr))) {
         snprintf(why, why_size, "not JSON: %s (at offset %d)", jerr.text,
@@ -421,7 +421,7 @@ static cairn_err_t validate(cairn_event_type_t t, const uint8_t *buf,
                          len - pos);
                 goto err;
             }
-            if (check_string(fd, (const char *)buf + pos, (size_t)v, why,
+            if (check_string(fd, (const char *)buf + pos, (size_t)v, 0, why,
                              sizeof(why)))
                 goto err;
             pos += (size_t)v;
@@ -501,8 +501,8 @@ static int set_field(avro_value_t *fv, const fdef_t *fd, int opt,
 }
 
 /* Checks ev's fields for type t before encoding; INVALID_ARG naming one. */
-static cairn_err_t check_event(const cairn_event_t *ev, char *errstr,
-                               size_t errstr_size) {
+static cairn_err_t check_event(const cairn_event_t *ev, int flags,
+                               char *errstr, size_t errstr_size) {
     const tdef_t *td = &tdefs[ev->type];
     char why[256];
 
@@ -518,7 +518,9 @@ static cairn_err_t check_event(const cairn_event_t *ev, char *errstr,
                                  "%s.%s: required field is NULL", td->name,
                                  fd->name);
         }
-        if (check_string(fd, s, strlen(s), why, sizeof(why)))
+        if (check_string(fd, s, strlen(s),
+                         (flags & CAIRN_CODEC_JSON_TRUSTED) != 0, why,
+                         sizeof(why)))
             return cairn__seterr(errstr, errstr_size, CAIRN_ERR_INVALID_ARG,
                                  "%s.%s: %s", td->name, fd->name, why);
     }
@@ -528,6 +530,12 @@ static cairn_err_t check_event(const cairn_event_t *ev, char *errstr,
 cairn_err_t cairn_codec_encode(const cairn_event_t *ev, void **bufp,
                                size_t *lenp, char *errstr,
                                size_t errstr_size) {
+    return cairn_codec_encode_flags(ev, 0, bufp, lenp, errstr, errstr_size);
+}
+
+cairn_err_t cairn_codec_encode_flags(const cairn_event_t *ev, int flags,
+                                     void **bufp, size_t *lenp, char *errstr,
+                                     size_t errstr_size) {
     cairn_err_t err;
     avro_value_t val = {NULL, NULL};
     avro_writer_t writer = NULL;
@@ -544,7 +552,7 @@ cairn_err_t cairn_codec_encode(const cairn_event_t *ev, void **bufp,
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_UNKNOWN_EVENT,
                              "codec: cannot encode event type %d",
                              (int)ev->type);
-    if ((err = check_event(ev, errstr, errstr_size)))
+    if ((err = check_event(ev, flags, errstr, errstr_size)))
         return err;
     td = &tdefs[ev->type];
     if (avro_generic_value_new(tstates[ev->type].iface, &val))

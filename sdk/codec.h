@@ -39,6 +39,17 @@ cairn_err_t cairn_codec_encode(const cairn_event_t *ev, void **bufp,
                                size_t *lenp, char *errstr, size_t errstr_size);
 
 /*
+ * cairn_codec_encode() with flags. CAIRN_CODEC_JSON_TRUSTED skips parsing the
+ * JSON-carrying fields (input, payload, result, data) — for producers whose
+ * JSON was written by jansson or came from a decoded (validated) event, such
+ * as a shard's engine outputs; every other check still runs.
+ */
+#define CAIRN_CODEC_JSON_TRUSTED 0x1
+cairn_err_t cairn_codec_encode_flags(const cairn_event_t *ev, int flags,
+                                     void **bufp, size_t *lenp, char *errstr,
+                                     size_t errstr_size);
+
+/*
  * Decodes buf into *out (overwritten, caller clears). type_name is the
  * cairn.type header value (required); fingerprint is the cairn.fingerprint
  * header value or NULL if absent (then the current schema is assumed).

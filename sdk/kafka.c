@@ -223,9 +223,20 @@ cairn_err_t cairn_kafka_produce_event(rd_kafka_t *rk, const char *topic,
                                       const rd_kafka_headers_t *extra_hdrs,
                                       void *opaque, char *errstr,
                                       size_t errstr_size) {
+    return cairn_kafka_produce_event_flags(rk, topic, partition, ev, 0,
+                                           extra_hdrs, opaque, errstr,
+                                           errstr_size);
+}
+
+cairn_err_t cairn_kafka_produce_event_flags(
+    rd_kafka_t *rk, const char *topic, int32_t partition,
+    const cairn_event_t *ev, int codec_flags,
+    const rd_kafka_headers_t *extra_hdrs, void *opaque, char *errstr,
+    size_t errstr_size) {
     void *buf = NULL;
     size_t len = 0;
-    cairn_err_t err = cairn_codec_encode(ev, &buf, &len, errstr, errstr_size);
+    cairn_err_t err = cairn_codec_encode_flags(ev, codec_flags, &buf, &len,
+                                               errstr, errstr_size);
     if (err)
         return err;
     rd_kafka_headers_t *hdrs =

@@ -72,6 +72,13 @@ cairn_err_t cairn_kafka_produce_event(rd_kafka_t *rk, const char *topic,
                                       void *opaque, char *errstr,
                                       size_t errstr_size);
 
+/* The same with codec flags (CAIRN_CODEC_JSON_TRUSTED for engine output). */
+cairn_err_t cairn_kafka_produce_event_flags(
+    rd_kafka_t *rk, const char *topic, int32_t partition,
+    const cairn_event_t *ev, int codec_flags,
+    const rd_kafka_headers_t *extra_hdrs, void *opaque, char *errstr,
+    size_t errstr_size);
+
 /* Decodes a consumed record into *out (caller clears). */
 cairn_err_t cairn_kafka_decode(const rd_kafka_message_t *msg,
                                cairn_event_t *out, char *errstr,
