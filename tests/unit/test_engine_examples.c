@@ -7,23 +7,6 @@
  */
 #include "test_engine_helpers.h"
 
-static char *slurp(const char *rel) {
-    char path[1024];
-    const char *root = getenv("CAIRN_SRCDIR");
-    snprintf(path, sizeof(path), "%s/%s", root ? root : ".", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root or set "
-                 "CAIRN_SRCDIR)",
-                 path);
-    char *buf = calloc(1, 1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 static cairn_registry_t *load(const char *const *files) {
     cairn_registry_t *reg = reg_with(NULL);
     for (; *files; files++) {

@@ -27,6 +27,27 @@
 /* Helpers a given test binary may not use. */
 #define HELPER static __attribute__((unused))
 
+/*
+ * A file of the repository, read relative to $CAIRN_SRCDIR (default: the
+ * current directory, the repository root under make). Caller frees.
+ */
+HELPER char *slurp(const char *rel) {
+    char path[1024];
+    const char *root = getenv("CAIRN_SRCDIR");
+    snprintf(path, sizeof(path), "%s/%s", root ? root : ".", rel);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run from the repository root or set "
+                 "CAIRN_SRCDIR)",
+                 path);
+    char *buf = calloc(1, 1 << 20);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
 HELPER cairn_registry_t *reg_with(const char *json) {
     char err[512] = "";
     cairn_registry_t *reg = cairn_registry_new();

@@ -64,8 +64,6 @@ char *cf_q(const char *squoted);
 void cf_def(cf_world_t *w, const char *squoted);
 /* Adds a builder's definition (built here; the builder stays the caller's). */
 void cf_add_builder(cf_world_t *w, const cairn_wfb_t *b);
-/* A file of the source tree ($CAIRN_SRCDIR or "."), caller frees. */
-char *cf_slurp(const char *rel);
 /* The canonical JSON of a definition text (must be valid); caller frees. */
 char *cf_canon(const char *json);
 /* Expects the definition (' for ") to be refused with exactly want, or,

@@ -15,7 +15,7 @@
 
 /* Records order-saga's reject path in w (workflow "o"). */
 static cf_world_t *recorded_saga(void) {
-    char *json = cf_slurp("examples/order-saga/order-saga.json");
+    char *json = slurp("examples/order-saga/order-saga.json");
     cf_world_t *w = cf_new(NULL);
     cf_add_json(w, json);
     free(json);
@@ -244,7 +244,7 @@ void cf_det_property_identical_outputs(void **state) {
     (void)state;
     const char *seed_env = getenv("CAIRN_CF_SEED");
     uint64_t seed = seed_env ? strtoull(seed_env, NULL, 10) : 20240605;
-    char *json = cf_slurp("examples/order-saga/order-saga.json");
+    char *json = slurp("examples/order-saga/order-saga.json");
     cairn_registry_t *rj = reg_with(json), *rc = cairn_registry_new();
     cairn_wfb_t *b = order_saga_definition(NULL);
     char err[512];

@@ -35,7 +35,7 @@ static char *all_history(const cf_world_t *w) {
  * definition; both must record the same histories. */
 static void both(const char *json_file, cairn_wfb_t *(*build)(void),
                  path_fn path) {
-    char *json = cf_slurp(json_file), *lines[2];
+    char *json = slurp(json_file), *lines[2];
     for (int i = 0; i < 2; i++) {
         cf_world_t *w = cf_new(NULL);
         if (i == 0) {

@@ -11,7 +11,7 @@
 /* Asserts builder b and JSON file rel give the same canonical definition. */
 static void same_definition(cairn_wfb_t *b, const char *rel) {
     char err[512] = "";
-    char *json = cf_slurp(rel), *cj = cf_canon(json);
+    char *json = slurp(rel), *cj = cf_canon(json);
     cairn_def_t *def = cairn_wfb_build(b, err, sizeof(err));
     if (!def)
         fail_msg("%s in C refused: %s", rel, err);
@@ -49,7 +49,7 @@ void cf_fe_approval_identical(void **state) {
 void cf_fe_c_variant_is_new_version(void **state) {
     (void)state;
     order_saga_opts_t o = {2, "orders-faulty", 2000};
-    char *json = cf_slurp("examples/order-saga/order-saga.json");
+    char *json = slurp("examples/order-saga/order-saga.json");
     cf_world_t *w = cf_new(NULL);
     cf_add_json(w, json);
     cairn_wfb_t *b = order_saga_definition(&o);
@@ -75,7 +75,7 @@ void cf_fe_c_variant_is_new_version(void **state) {
  * byte-identical outputs at every step. */
 void cf_fe_same_runs(void **state) {
     (void)state;
-    char *json = cf_slurp("examples/order-saga/order-saga.json");
+    char *json = slurp("examples/order-saga/order-saga.json");
     cf_world_t *wj = cf_new(NULL), *wc = cf_new(NULL);
     cf_add_json(wj, json);
     cairn_wfb_t *b = order_saga_definition(NULL);

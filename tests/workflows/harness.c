@@ -385,23 +385,6 @@ void cf_add_builder(cf_world_t *w, const cairn_wfb_t *b) {
     }
 }
 
-char *cf_slurp(const char *rel) {
-    char path[1024];
-    const char *root = getenv("CAIRN_SRCDIR");
-    snprintf(path, sizeof(path), "%s/%s", root ? root : ".", rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (run from the repository root or set "
-                 "CAIRN_SRCDIR)",
-                 path);
-    char *buf = calloc(1, 1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 char *cf_canon(const char *json) {
     char err[512] = "";
     cairn_def_t *def = cairn_def_from_json(json, strlen(json), err,
