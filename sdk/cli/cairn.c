@@ -752,13 +752,12 @@ int main(int argc, char **argv) {
             return 0;
         }
     }
-    char **args = argv;
     if (!(conf = cairn_conf_new())) {
         fprintf(stderr, "%s: out of memory\n", prog);
         rc = EXIT_RUNTIME;
         goto out;
     }
-    const char *output = take_opt(&argc, args, 1, "--output", &bad);
+    const char *output = take_opt(&argc, argv, 1, "--output", &bad);
     if (bad)
         goto out;
     if (output) {
@@ -770,7 +769,7 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
-    if (cairn_args_conf(conf, &argc, args, errstr, sizeof(errstr))) {
+    if (cairn_args_conf(conf, &argc, argv, errstr, sizeof(errstr))) {
         rc = fail_usage("%s", errstr);
         goto out;
     }
@@ -782,7 +781,7 @@ int main(int argc, char **argv) {
     cairn_log_init("cairn", getenv("CAIRN_LOG_LEVEL")
                                 ? cairn_conf_str(conf, "log.level")
                                 : "none");
-    const char *cmd = args[1];
+    const char *cmd = argv[1];
     if (!strcmp(cmd, "config-doc")) {
         cairn_conf_write_markdown(stdout);
         rc = 0;
@@ -799,7 +798,7 @@ int main(int argc, char **argv) {
         rc = fail_usage("%s", errstr);
         goto out;
     }
-    rc = fn(cl, argc, args);
+    rc = fn(cl, argc, argv);
 out:
     cairn_client_destroy(cl);
     cairn_conf_destroy(conf);
