@@ -223,7 +223,7 @@ while (($(tail -c +$((off + 1)) "$OUT/cairnd-1.log" | grep -c 'msg="restored ' |
 done
 restore=$(tail -c +$((off + 1)) "$OUT/cairnd-1.log" | "$SYS_PYTHON" -c '
 import datetime, re, sys
-pat = re.compile(r"^ts=(\S+) .*? shard=(\d+) msg=\"restored (\d+) workflows from (\d+) state records in (\d+) ms\"")
+pat = re.compile(r"^ts=(\S+) .*? shard=(\d+) msg=\"restored (\d+) workflows from (\d+) state records in (\d+) ms")
 rows = []
 for line in sys.stdin:
     m = pat.match(line)

@@ -379,7 +379,8 @@ static const char *printable(const char *s, char *buf, size_t size) {
  * sized by the input; CAIRN_ERR_DECODE naming the field on any defect.
  */
 static cairn_err_t validate(cairn_event_type_t t, const uint8_t *buf,
-                            size_t len, char *errstr, size_t errstr_size) {
+                            size_t len, int json_trusted, char *errstr,
+                            size_t errstr_size) {
     const tdef_t *td = &tdefs[t];
     size_t pos = 0;
     char why[256];
@@ -421,8 +422,8 @@ static cairn_err_t validate(cairn_event_type_t t, const uint8_t *buf,
                          len - pos);
                 goto err;
             }
-            if (check_string(fd, (const char *)buf + pos, (size_t)v, 0, why,
-                             sizeof(why)))
+            if (check_string(fd, (const char *)buf + pos, (size_t)v,
+                             json_trusted, why, sizeof(why)))
                 goto err;
             pos += (size_t)v;
             break;
@@ -642,6 +643,15 @@ static int get_field(avro_value_t *rec, size_t i, const fref_t *fr,
 cairn_err_t cairn_codec_decode(const char *type_name, const char *fingerprint,
                                const void *buf, size_t len, cairn_event_t *out,
                                char *errstr, size_t errstr_size) {
+    return cairn_codec_decode_flags(type_name, fingerprint, buf, len, 0, out,
+                                    errstr, errstr_size);
+}
+
+cairn_err_t cairn_codec_decode_flags(const char *type_name,
+                                     const char *fingerprint, const void *buf,
+                                     size_t len, int flags,
+                                     cairn_event_t *out, char *errstr,
+                                     size_t errstr_size) {
     cairn_err_t err;
     cairn_event_type_t t;
     avro_value_t val = {NULL, NULL};
@@ -672,7 +682,9 @@ cairn_err_t cairn_codec_decode(const char *type_name, const char *fingerprint,
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
                              "%s: %zu bytes exceeds the %u byte limit",
                              tdefs[t].name, len, CAIRN_CODEC_MAX_BYTES);
-    if ((err = validate(t, len ? buf : "", len, errstr, errstr_size)))
+    if ((err = validate(t, len ? buf : "", len,
+                        (flags & CAIRN_CODEC_JSON_UNCHECKED) != 0, errstr,
+                        errstr_size)))
         return err;
 
     if (avro_generic_value_new(tstates[t].iface, &val) ||

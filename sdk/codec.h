@@ -58,6 +58,20 @@ cairn_err_t cairn_codec_decode(const char *type_name, const char *fingerprint,
                                const void *buf, size_t len, cairn_event_t *out,
                                char *errstr, size_t errstr_size);
 
+/*
+ * cairn_codec_decode() with flags. CAIRN_CODEC_JSON_UNCHECKED skips parsing
+ * the JSON-carrying fields (UTF-8 and everything else is still checked) —
+ * for callers that parse every JSON field they use and reject a bad one
+ * themselves: a shard's engine (a malformed input, payload or result is
+ * Rejected, or fails the activity) and its restore (cairn_wf_decode()).
+ */
+#define CAIRN_CODEC_JSON_UNCHECKED 0x2
+cairn_err_t cairn_codec_decode_flags(const char *type_name,
+                                     const char *fingerprint, const void *buf,
+                                     size_t len, int flags,
+                                     cairn_event_t *out, char *errstr,
+                                     size_t errstr_size);
+
 /* The fingerprint header value for a type ("%016" PRIx64), static. */
 const char *cairn_codec_fingerprint(cairn_event_type_t type);
 /* The schema JSON as in sdk/schemas, static. */

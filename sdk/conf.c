@@ -73,7 +73,16 @@ static const prop_t props[] = {
      "Largest JSON payload (input, result, signal) accepted."},
     {"state.retention.closed.ms", T_INT, "86400000", 0, INT64_MAX / 2, D,
      "How long a closed workflow stays in memory for describe and duplicate "
-     "detection before it is evicted (its state record stays in Kafka)."},
+     "detection before it is evicted: the shard then writes a tombstone to "
+     "the state topic, and compaction removes its snapshot (its history "
+     "stays)."},
+    {"state.snapshot.interval.ms", T_INT, "1000", 0, 3600000, D,
+     "How often a shard writes the state of the workflows changed since "
+     "its last snapshot (one record each, in the transaction of a batch). "
+     "Between snapshots the committed offset carries the checkpoint, and a "
+     "takeover or reload replays the inputs since it: larger values write "
+     "less and replay more. 0 = a snapshot of every changed workflow in "
+     "every batch."},
     {"determinism.check.every", T_INT, "100", 0, 1000000000, D,
      "One engine step in this many runs twice, on a copy of the state, and "
      "the two results are compared byte for byte "

@@ -265,6 +265,12 @@ cairn_err_t cairn_kafka_produce_event_flags(
 cairn_err_t cairn_kafka_decode(const rd_kafka_message_t *msg,
                                cairn_event_t *out, char *errstr,
                                size_t errstr_size) {
+    return cairn_kafka_decode_flags(msg, 0, out, errstr, errstr_size);
+}
+
+cairn_err_t cairn_kafka_decode_flags(const rd_kafka_message_t *msg,
+                                     int codec_flags, cairn_event_t *out,
+                                     char *errstr, size_t errstr_size) {
     rd_kafka_headers_t *hdrs = NULL;
     const void *val;
     size_t sz;
@@ -290,9 +296,10 @@ cairn_err_t cairn_kafka_decode(const rd_kafka_message_t *msg,
     if (!msg->payload)
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_DECODE,
                              "record has no value");
-    cairn_err_t err = cairn_codec_decode(type, have_fp ? fp : NULL,
-                                         msg->payload, msg->len, out, errstr,
-                                         errstr_size);
+    cairn_err_t err = cairn_codec_decode_flags(type, have_fp ? fp : NULL,
+                                               msg->payload, msg->len,
+                                               codec_flags, out, errstr,
+                                               errstr_size);
     if (err)
         return err;
     /* The record key is the workflow id; a value that disagrees is bad. */

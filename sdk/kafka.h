@@ -83,6 +83,10 @@ cairn_err_t cairn_kafka_produce_event_flags(
 cairn_err_t cairn_kafka_decode(const rd_kafka_message_t *msg,
                                cairn_event_t *out, char *errstr,
                                size_t errstr_size);
+/* The same with codec flags (CAIRN_CODEC_JSON_UNCHECKED for a shard). */
+cairn_err_t cairn_kafka_decode_flags(const rd_kafka_message_t *msg,
+                                     int codec_flags, cairn_event_t *out,
+                                     char *errstr, size_t errstr_size);
 
 /* Java-compatible murmur2 partition of key, as Kafka's default partitioner. */
 int32_t cairn_kafka_partition_for(const char *key, size_t keylen,

@@ -179,14 +179,28 @@ void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
     }
 }
 
-void cairn_index_history(cairn_index_t *ix, const char *wf_id, int64_t seq,
-                         int64_t offset) {
-    char key[1024], s[32], o[32];
+void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
+                         const int64_t *seqs, const int64_t *offsets) {
+    enum { MAX = 64 };
+    char key[1024], nums[2 * MAX][24];
+    const char *argv[2 + 2 * MAX];
     snprintf(key, sizeof(key), "cairn:hist:%s", wf_id);
-    snprintf(s, sizeof(s), "%lld", (long long)seq);
-    snprintf(o, sizeof(o), "%lld", (long long)offset);
-    const char *argv[] = {"HSET", key, s, o};
-    append(ix, 4, argv);
+    while (n) {
+        size_t k = n < MAX ? n : MAX;
+        argv[0] = "HSET";
+        argv[1] = key;
+        for (size_t i = 0; i < k; i++) {
+            snprintf(nums[2 * i], sizeof(nums[0]), "%lld", (long long)seqs[i]);
+            snprintf(nums[2 * i + 1], sizeof(nums[0]), "%lld",
+                     (long long)offsets[i]);
+            argv[2 + 2 * i] = nums[2 * i];
+            argv[3 + 2 * i] = nums[2 * i + 1];
+        }
+        append(ix, (int)(2 + 2 * k), argv);
+        seqs += k;
+        offsets += k;
+        n -= k;
+    }
 }
 
 int cairn_index_flush(cairn_index_t *ix) {

@@ -39,8 +39,9 @@ void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
 void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
                           cairn_wf_status_t prev_status, const char *result,
                           const char *error);
-void cairn_index_history(cairn_index_t *ix, const char *wf_id, int64_t seq,
-                         int64_t offset);
+/* History offsets of one workflow: n (seq, offset) pairs, one HSET. */
+void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
+                         const int64_t *seqs, const int64_t *offsets);
 
 /*
  * Sends what was queued. Returns 0, or -1 if Redis is unreachable (the index

@@ -161,6 +161,10 @@ static void register_metrics(cairn_node_t *node) {
         "Workflow runs continued as new.", NULL);
     CTR(evicted, "cairn_workflows_evicted_total",
         "Closed workflows evicted after state.retention.closed.ms.", NULL);
+    CTR(snapshots, "cairn_state_snapshots_total",
+        "WorkflowState records written to the state topic (one per changed "
+        "workflow per snapshot batch, state.snapshot.interval.ms).",
+        NULL);
     CTR(divergences, "cairn_replay_divergences_total",
         "Sampled steps (one in determinism.check.every) whose re-execution "
         "on the same state and event gave other outputs or state: "

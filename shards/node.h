@@ -41,6 +41,7 @@ typedef struct {
     cairn_metric_t *wf_started, *wf_completed, *wf_failed;
     cairn_metric_t *continued;      /* WorkflowContinuedAsNew */
     cairn_metric_t *evicted;        /* closed workflows evicted */
+    cairn_metric_t *snapshots;      /* WorkflowState records written */
     cairn_metric_t *divergences;    /* sampled steps that re-ran differently */
     atomic_long owned;              /* shards owned now */
     atomic_long live;               /* workflows in memory now */

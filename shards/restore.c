@@ -1,23 +1,126 @@
 /*
- * restore.c — read one state partition to its end.
+ * restore.c — read a shard's state partition, then its recent inputs.
  *
- * The end is the high watermark read after fencing. Under read_committed
- * the last offsets may be transaction markers that are never delivered, so
- * "done" is decided by the partition-EOF event (which librdkafka raises at
- * the last stable offset, past control records), not by the last message.
+ * The end of the state partition is the high watermark read after fencing.
+ * Under read_committed the last offsets may be transaction markers that are
+ * never delivered, so "done" is decided by the partition-EOF event (which
+ * librdkafka raises at the last stable offset, past control records), not
+ * by the last message alone.
  */
 #include "restore.h"
 #include "clock.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "codec.h"
 #include "kafka.h"
 #include "log.h"
 
-static void apply(const rd_kafka_message_t *m, cairn_wfmap_t *map,
-                  int partition) {
+struct cairn_reader_s {
+    rd_kafka_t *rk;
+};
+
+cairn_reader_t *cairn_reader_new(const cairn_conf_t *conf, int partition,
+                                 char *errstr, size_t errstr_size) {
+    char group[300], cid[64];
+    snprintf(group, sizeof(group), "%srestore",
+             cairn_conf_str(conf, "topic.prefix"));
+    snprintf(cid, sizeof(cid), "cairnd-restore-%d", partition);
+    rd_kafka_conf_t *kc = cairn_kafka_conf_new(conf, cid, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    if (cairn_kafka_conf_set(kc, "group.id", group, errstr, errstr_size) ||
+        cairn_kafka_conf_set(kc, "enable.auto.commit", "false", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "enable.partition.eof", "true", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "isolation.level", "read_committed", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "50", errstr,
+                             errstr_size) ||
+        cairn_kafka_conf_set(kc, "auto.offset.reset", "earliest", errstr,
+                             errstr_size)) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    cairn_reader_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
+                                     errstr_size))) {
+        if (r)
+            rd_kafka_conf_destroy(kc);
+        else
+            snprintf(errstr, errstr_size, "out of memory");
+        free(r);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(r->rk);
+    return r;
+}
+
+void cairn_reader_destroy(cairn_reader_t *r) {
+    if (!r)
+        return;
+    rd_kafka_consumer_close(r->rk);
+    rd_kafka_destroy(r->rk);
+    free(r);
+}
+
+cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
+                                int partition, int64_t from, int64_t to,
+                                void (*fn)(rd_kafka_message_t *m, void *arg),
+                                void *arg, long *records, int64_t deadline_ms,
+                                char *errstr, size_t errstr_size) {
+    rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = from;
+    rd_kafka_resp_err_t rerr = rd_kafka_assign(r->rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (rerr)
+        return cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
+                             "restore: assign %s[%d]: %s", topic, partition,
+                             rd_kafka_err2str(rerr));
+    cairn_err_t ret = CAIRN_ERR_OK;
+    for (;;) {
+        if (cairn_mono_ms() > deadline_ms) {
+            ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
+                                "restore %s[%d] did not reach offset %lld "
+                                "in time",
+                                topic, partition, (long long)to);
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
+        if (!m)
+            continue;
+        int done = 0;
+        /* Records of an earlier assignment may still be queued. */
+        if (!m->rkt || m->partition != partition ||
+            strcmp(rd_kafka_topic_name(m->rkt), topic))
+            done = 0;
+        else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            done = m->offset >= to;
+        else if (m->err)
+            cairn_log(CAIRN_LOG_WARN, partition, NULL, "restore: %s",
+                      rd_kafka_message_errstr(m));
+        else if (m->offset < to) {
+            fn(m, arg);
+            (*records)++;
+            done = m->offset + 1 >= to;
+        } else {
+            done = 1;
+        }
+        rd_kafka_message_destroy(m);
+        if (done)
+            break;
+    }
+    rd_kafka_assign(r->rk, NULL);
+    return ret;
+}
+
+static void apply_state(rd_kafka_message_t *m, void *arg) {
+    cairn_wfmap_t *map = arg;
+    int partition = m->partition;
     char errstr[512], id[1024];
     cairn_event_t ev;
     if (!m->payload) { /* tombstone: the workflow was evicted */
@@ -28,7 +131,9 @@ static void apply(const rd_kafka_message_t *m, cairn_wfmap_t *map,
         }
         return;
     }
-    if (cairn_kafka_decode(m, &ev, errstr, sizeof(errstr))) {
+    /* cairn_wf_decode() parses and checks the snapshot: parse it once. */
+    if (cairn_kafka_decode_flags(m, CAIRN_CODEC_JSON_UNCHECKED, &ev, errstr,
+                                 sizeof(errstr))) {
         cairn_log(CAIRN_LOG_ERROR, partition, NULL,
                   "state offset %lld skipped: %s", (long long)m->offset,
                   errstr);
@@ -50,93 +155,22 @@ static void apply(const rd_kafka_message_t *m, cairn_wfmap_t *map,
     cairn_event_clear(&ev);
 }
 
-cairn_err_t cairn_restore_shard(const cairn_conf_t *conf, const char *topic,
+cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 int partition, cairn_wfmap_t *map,
-                                long *records, int timeout_ms, char *errstr,
-                                size_t errstr_size) {
-    cairn_err_t ret = CAIRN_ERR_OK;
-    rd_kafka_t *rk = NULL;
-    char group[300], cid[64];
+                                long *records, int64_t deadline_ms,
+                                char *errstr, size_t errstr_size) {
     int64_t lo = 0, hi = 0;
-    int64_t deadline = cairn_mono_ms() + timeout_ms;
+    int64_t left = deadline_ms - cairn_mono_ms();
     *records = 0;
-
-    snprintf(group, sizeof(group), "%srestore",
-             cairn_conf_str(conf, "topic.prefix"));
-    snprintf(cid, sizeof(cid), "cairnd-restore-%d", partition);
-    rd_kafka_conf_t *kc = cairn_kafka_conf_new(conf, cid, errstr, errstr_size);
-    if (!kc || cairn_kafka_conf_set(kc, "group.id", group, errstr,
-                                    errstr_size) ||
-        cairn_kafka_conf_set(kc, "enable.auto.commit", "false", errstr,
-                             errstr_size) ||
-        cairn_kafka_conf_set(kc, "enable.partition.eof", "true", errstr,
-                             errstr_size) ||
-        cairn_kafka_conf_set(kc, "isolation.level", "read_committed", errstr,
-                             errstr_size) ||
-        cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "50", errstr,
-                             errstr_size)) {
-        ret = CAIRN_ERR_CONFIG;
-        goto out;
-    }
-    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size))) {
-        ret = CAIRN_ERR_KAFKA;
-        goto out;
-    }
-    kc = NULL;
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_resp_err_t rerr = rd_kafka_query_watermark_offsets(
-        rk, topic, partition, &lo, &hi, timeout_ms);
-    if (rerr) {
-        ret = cairn__seterr(errstr, errstr_size, cairn_kafka_err(rerr),
-                            "restore %s[%d]: watermarks: %s", topic, partition,
-                            rd_kafka_err2str(rerr));
-        goto out;
-    }
+        r->rk, topic, partition, &lo, &hi, left > 0 ? (int)left : 1);
+    if (rerr)
+        return cairn__seterr(errstr, errstr_size, cairn_kafka_err(rerr),
+                             "restore %s[%d]: watermarks: %s", topic,
+                             partition, rd_kafka_err2str(rerr));
     if (hi <= lo)
-        goto out; /* empty */
-    rd_kafka_topic_partition_list_t *parts =
-        rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, topic, partition)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rerr = rd_kafka_assign(rk, parts);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (rerr) {
-        ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
-                            "restore: assign: %s", rd_kafka_err2str(rerr));
-        goto out;
-    }
-    for (;;) {
-        if (cairn_mono_ms() > deadline) {
-            ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
-                                "restore %s[%d] did not reach offset %lld "
-                                "within %d ms",
-                                topic, partition, (long long)hi, timeout_ms);
-            goto out;
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m)
-            continue;
-        int done = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-            done = m->offset >= hi;
-        else if (m->err)
-            cairn_log(CAIRN_LOG_WARN, partition, NULL, "restore: %s",
-                      rd_kafka_message_errstr(m));
-        else {
-            apply(m, map, partition);
-            (*records)++;
-            done = m->offset + 1 >= hi;
-        }
-        rd_kafka_message_destroy(m);
-        if (done)
-            break;
-    }
-out:
-    if (kc)
-        rd_kafka_conf_destroy(kc);
-    if (rk) {
-        rd_kafka_consumer_close(rk);
-        rd_kafka_destroy(rk);
-    }
-    return ret;
+        return CAIRN_ERR_OK; /* empty */
+    return cairn_restore_range(r, topic, partition, RD_KAFKA_OFFSET_BEGINNING,
+                               hi, apply_state, map, records, deadline_ms,
+                               errstr, errstr_size);
 }

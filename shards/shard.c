@@ -8,12 +8,24 @@
  *
  * Transaction loop, per batch:
  *   begin -> for each record: decode (bad -> DLQ) -> engine step -> produce
- *   its outputs -> WorkflowState of each touched workflow -> offsets ->
+ *   its outputs -> [snapshot batch: WorkflowState of every workflow changed
+ *   since the last snapshot batch] -> offsets (+ checkpoint metadata) ->
  *   commit. On an abortable error the transaction is aborted, the workflows
- *   are reloaded from the state topic (the engine changed them in place) and
- *   the batch is applied again. On a fatal error (fenced: a newer owner ran
- *   init_transactions) the shard stops applying anything and waits for the
- *   rebalance that takes it away.
+ *   are reloaded (the engine changed them in place) and the batch is applied
+ *   again. On a fatal error (fenced: a newer owner ran init_transactions)
+ *   the shard stops applying anything and waits for the rebalance that takes
+ *   it away.
+ *
+ * Snapshots are lazy: a batch writes state records only once
+ * state.snapshot.interval.ms has passed since the last snapshot batch (and
+ * when the shard goes idle or is released). The committed input offset
+ * carries, as its metadata, the checkpoint: the input offset up to which the
+ * state topic is complete. A reload reads the state topic, then replays the
+ * inputs from the checkpoint to the committed offset through the engine,
+ * discarding outputs that were committed long ago (restore.h). Most
+ * workflows are snapshotted once or twice in their life instead of at every
+ * step; interval 0 snapshots every batch (the checkpoint is then always the
+ * committed offset and nothing is replayed).
  */
 #include "shard.h"
 #include "clock.h"
@@ -39,6 +51,8 @@ typedef struct {
 typedef struct {
     char *id;
     cairn_wf_status_t prev; /* 0 if the workflow is new in this batch */
+    const char *result;     /* its run's result or error if it closed in */
+    const char *error;      /* this batch (strings of events in hist[]) */
 } touched_t;
 
 struct cairn_shard_s {
@@ -78,7 +92,17 @@ struct cairn_shard_s {
     size_t last_batch;  /* records in the previous batch */
     uint64_t steps;      /* engine steps run, for sampling */
     int64_t check_every; /* determinism.check.every */
+
+    cairn_wfmap_t *dirty; /* ids changed since the last snapshot batch */
+    int64_t ckpt;         /* committed checkpoint (input offset); -1 none */
+    int64_t snap_every;   /* state.snapshot.interval.ms */
+    int64_t next_snap_ms; /* monotonic time of the next snapshot batch */
+    int replaying;        /* load(): re-applying inputs, outputs discarded */
+    int replay_failed;    /* a replayed step ran out of memory */
 };
+
+/* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
+#define CKPT_PREFIX "cairn.checkpoint="
 
 /* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
 static void report_live(cairn_shard_t *shard) {
@@ -132,7 +156,7 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "transaction.timeout.ms", tmo, errstr,
                              errstr_size) ||
-        cairn_kafka_conf_set(kc, "linger.ms", "1", errstr, errstr_size)) {
+        cairn_kafka_conf_set(kc, "linger.ms", "50", errstr, errstr_size)) {
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
@@ -186,34 +210,126 @@ static void repair_index(cairn_shard_t *shard, int full) {
         cairn_index_set_clean(shard->ix);
 }
 
-/* Replaces the live workflows with the state topic's. 0 or -1. */
+/*
+ * The group's committed offset of events[p] and its checkpoint (the offset
+ * itself when the metadata has none: snapshots were then written with every
+ * batch). *off is -1 if nothing was ever committed. 0, or -1 on error.
+ */
+static int stopping(cairn_shard_t *shard);
+
+static int committed(cairn_shard_t *shard, int64_t *off, int64_t *ckpt) {
+    cairn_node_t *node = shard->node;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, node->t_events, shard->partition);
+    *off = *ckpt = -1;
+    /* Short tries: while the node is revoking this very shard the group
+     * cannot answer, and the revocation waits for this thread. */
+    rd_kafka_resp_err_t err;
+    int64_t give_up = cairn_mono_ms() + 10000;
+    while ((err = rd_kafka_committed(node->consumer, l, 500)) ==
+               RD_KAFKA_RESP_ERR__TIMED_OUT &&
+           !stopping(shard) && cairn_mono_ms() < give_up)
+        ;
+    if (!err)
+        err = l->elems[0].err;
+    if (!err && l->elems[0].offset >= 0) {
+        const rd_kafka_topic_partition_t *tp = &l->elems[0];
+        size_t plen = strlen(CKPT_PREFIX);
+        char buf[32];
+        *off = *ckpt = tp->offset;
+        if (tp->metadata && tp->metadata_size > plen &&
+            tp->metadata_size - plen < sizeof(buf) &&
+            !memcmp(tp->metadata, CKPT_PREFIX, plen)) {
+            char *end;
+            memcpy(buf, (const char *)tp->metadata + plen,
+                   tp->metadata_size - plen);
+            buf[tp->metadata_size - plen] = '\0';
+            long long v = strtoll(buf, &end, 10);
+            if (!*end && v >= 0 && v <= *off)
+                *ckpt = v;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+                  "committed offset of %s: %s", node->t_events,
+                  rd_kafka_err2str(err));
+    return err ? -1 : 0;
+}
+
+static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
+                      int *failed);
+
+static void replay_one(rd_kafka_message_t *m, void *arg) {
+    cairn_shard_t *shard = arg;
+    apply_one(shard, m, &shard->replay_failed);
+}
+
+/*
+ * Replaces the live workflows with the committed state: the state topic,
+ * then the inputs since its checkpoint, replayed. Sets next_offset and
+ * ckpt. 0 or -1 (the map is then not clean: call again).
+ */
 static int load(cairn_shard_t *shard) {
     cairn_node_t *node = shard->node;
-    char errstr[512];
-    long records = 0;
-    int64_t t0 = cairn_mono_ms();
-    cairn_wfmap_t *map = cairn_wfmap_new();
-    if (!map)
+    char errstr[512] = "";
+    long records = 0, replayed = 0;
+    int64_t t0 = cairn_mono_ms(), t1 = t0, deadline = t0 + 120000, off,
+            ckpt;
+    cairn_err_t err = CAIRN_ERR_NOMEM;
+    cairn_wfmap_t *map = NULL;
+    shard->state_clean = 0;
+    if (committed(shard, &off, &ckpt))
         return -1;
-    cairn_err_t err = cairn_restore_shard(node->conf, node->t_state,
-                                          shard->partition, map, &records,
-                                          120000, errstr, sizeof(errstr));
-    if (err) {
+    cairn_reader_t *r = cairn_reader_new(node->conf, shard->partition, errstr,
+                                         sizeof(errstr));
+    if (!r) {
         cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "restore: %s",
                   errstr);
-        cairn_wfmap_destroy(map);
         return -1;
     }
-    cairn_wfmap_destroy(shard->wfs);
-    shard->wfs = map;
+    if ((map = cairn_wfmap_new()))
+        err = cairn_restore_state(r, node->t_state, shard->partition, map,
+                                  &records, deadline, errstr, sizeof(errstr));
+    if (!err) {
+        cairn_wfmap_destroy(shard->wfs);
+        shard->wfs = map;
+        map = NULL;
+        cairn_wfmap_clear(shard->dirty);
+        t1 = cairn_mono_ms();
+        if (ckpt >= 0 && ckpt < off) {
+            shard->replaying = 1;
+            shard->replay_failed = 0;
+            err = cairn_restore_range(r, node->t_events, shard->partition,
+                                      ckpt, off, replay_one, shard, &replayed,
+                                      deadline, errstr, sizeof(errstr));
+            shard->replaying = 0;
+            if (!err && shard->replay_failed)
+                err = cairn__seterr(errstr, sizeof(errstr), CAIRN_ERR_NOMEM,
+                                    "out of memory replaying inputs");
+        }
+    }
+    cairn_reader_destroy(r);
+    cairn_wfmap_destroy(map);
+    if (err) {
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "restore: %s",
+                  err == CAIRN_ERR_NOMEM && !*errstr ? "out of memory"
+                                                     : errstr);
+        return -1;
+    }
+    shard->next_offset = off;
+    shard->ckpt = ckpt;
+    shard->next_snap_ms = cairn_mono_ms() + shard->snap_every;
     shard->state_clean = 1;
     int64_t ms = cairn_mono_ms() - t0;
-    cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(map));
+    cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(shard->wfs));
     cairn_metric_observe(node->m.restore_s, ms / 1000.0);
     report_live(shard);
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
-              "restored %zu workflows from %ld state records in %lld ms",
-              cairn_wfmap_count(map), records, (long long)ms);
+              "restored %zu workflows from %ld state records in %lld ms "
+              "(replayed %ld input events after the checkpoint in %lld ms)",
+              cairn_wfmap_count(shard->wfs), records, (long long)ms,
+              replayed, (long long)(cairn_mono_ms() - t1));
     return 0;
 }
 
@@ -287,7 +403,10 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
 
 static void touch(cairn_shard_t *shard, const char *id,
                   cairn_wf_status_t prev) {
-    if (cairn_wfmap_has(shard->touched_set, id))
+    if (!cairn_wfmap_has(shard->dirty, id) &&
+        cairn_wfmap_put(shard->dirty, id, NULL))
+        abort();
+    if (shard->replaying || cairn_wfmap_has(shard->touched_set, id))
         return;
     if (shard->ntouched == shard->touchedcap) {
         shard->touchedcap = shard->touchedcap ? shard->touchedcap * 2 : 64;
@@ -295,10 +414,34 @@ static void touch(cairn_shard_t *shard, const char *id,
                                   shard->touchedcap * sizeof(touched_t));
     }
     touched_t *t = &shard->touched[shard->ntouched++];
+    /* The set maps an id to its 1-based index in touched[]. */
     if (!(t->id = strdup(id)) ||
-        cairn_wfmap_put(shard->touched_set, id, NULL))
+        cairn_wfmap_put(shard->touched_set, id,
+                        (cairn_wf_t *)(uintptr_t)shard->ntouched))
         abort();
     t->prev = prev;
+    t->result = t->error = NULL;
+}
+
+/* Remembers a workflow's terminal result or error for the index. */
+static void note_terminal(cairn_shard_t *shard, const cairn_event_t *e) {
+    const char *result = NULL, *error = NULL;
+    if (e->type == CAIRN_EV_WORKFLOW_COMPLETED)
+        result = e->result ? e->result : "null";
+    else if (e->type == CAIRN_EV_WORKFLOW_FAILED)
+        error = e->error_type;
+    else if ((e->type == CAIRN_EV_WORKFLOW_CANCELED ||
+              e->type == CAIRN_EV_WORKFLOW_TERMINATED) &&
+             e->reason && *e->reason)
+        error = e->reason;
+    else
+        return;
+    uintptr_t i = (uintptr_t)cairn_wfmap_get(shard->touched_set,
+                                             e->workflow_id);
+    if (i) {
+        shard->touched[i - 1].result = result;
+        shard->touched[i - 1].error = error;
+    }
 }
 
 /* Routes one engine output. History events are kept for the index. */
@@ -315,6 +458,7 @@ static void route(cairn_shard_t *shard, cairn_output_t *o, int *failed) {
         shard->hist[shard->nhist].offset = -1;
         memset(&o->ev, 0, sizeof(o->ev));
         shard->nhist++;
+        note_terminal(shard, &shard->hist[shard->nhist - 1].ev);
         produce_retry(shard, node->t_history, shard->partition,
                       &shard->hist[shard->nhist - 1].ev, NULL,
                       (void *)((uintptr_t)shard->batch_gen << 32 |
@@ -408,7 +552,12 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     cairn_node_t *node = shard->node;
     char errstr[512];
     cairn_event_t ev;
-    cairn_err_t err = cairn_kafka_decode(m, &ev, errstr, sizeof(errstr));
+    /* The engine parses every JSON field it uses and rejects bad JSON
+     * itself (docs/WORKFLOWS.md): no need for the codec to parse it too. */
+    cairn_err_t err = cairn_kafka_decode_flags(m, CAIRN_CODEC_JSON_UNCHECKED,
+                                               &ev, errstr, sizeof(errstr));
+    if (err && shard->replaying)
+        return; /* sent to the DLQ when it was first applied */
     if (err) {
         char reason[600];
         snprintf(reason, sizeof(reason), "%s: %s", cairn_err2name(err),
@@ -434,7 +583,7 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
     /* A sample of steps runs twice to catch non-determinism in the engine
      * or a definition: the copy is taken before step() may free `before`. */
-    int check = shard->check_every > 0 &&
+    int check = !shard->replaying && shard->check_every > 0 &&
                 ++shard->steps % (uint64_t)shard->check_every == 0;
     cairn_wf_t *shadow = check && before ? cairn_wf_clone(before) : NULL;
     size_t out_from = shard->out.n;
@@ -446,11 +595,22 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     else
         cairn_wf_destroy(shadow);
     cairn_defs_unlock(node->defs);
+    if (err == CAIRN_ERR_NOMEM) {
+        /* Not the input's fault, and the step may have half-changed the
+         * workflow in place: fail the batch (abort, reload, retry). */
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, ev.workflow_id,
+                  "engine: out of memory");
+        *failed = 1;
+        cairn_outputs_reset(&shard->out);
+        cairn_event_clear(&ev);
+        return;
+    }
     if (err) {
         char reason[600];
         snprintf(reason, sizeof(reason), "engine: %s: %s",
                  cairn_err2name(err), errstr);
-        dlq_raw(shard, m, reason, failed);
+        if (!shard->replaying)
+            dlq_raw(shard, m, reason, failed);
         cairn_outputs_reset(&shard->out);
         cairn_event_clear(&ev);
         return;
@@ -460,15 +620,19 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
         abort();
     if (shard->out.state_changed && wf)
         touch(shard, ev.workflow_id, prev);
-    for (size_t i = 0; i < shard->out.n; i++)
+    /* Replaying: these outputs were committed when the input first ran. */
+    for (size_t i = 0; !shard->replaying && i < shard->out.n; i++)
         route(shard, &shard->out.v[i], failed);
     cairn_outputs_reset(&shard->out);
     cairn_event_clear(&ev);
 }
 
+/* A snapshot batch: the state of every workflow changed since the last. */
 static void produce_states(cairn_shard_t *shard, int *failed) {
-    for (size_t i = 0; i < shard->ntouched; i++) {
-        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
+    size_t pos = 0;
+    const char *id;
+    while ((id = cairn_wfmap_next_id(shard->dirty, &pos))) {
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, id);
         if (!wf)
             continue;
         size_t len;
@@ -477,7 +641,7 @@ static void produce_states(cairn_shard_t *shard, int *failed) {
             abort();
         cairn_event_t st = {0};
         st.type = CAIRN_EV_WORKFLOW_STATE;
-        st.workflow_id = shard->touched[i].id;
+        st.workflow_id = (char *)id;
         st.time_ms = cairn_wf_updated_ms(wf);
         st.seq = cairn_wf_seq(wf);
         st.workflow_type = (char *)cairn_wf_type(wf);
@@ -492,36 +656,28 @@ static void produce_states(cairn_shard_t *shard, int *failed) {
     }
 }
 
-/* Finds the terminal result or error of a workflow among this batch's history. */
-static void terminal_of(cairn_shard_t *shard, const char *id,
-                        const char **result, const char **error) {
-    *result = *error = NULL;
-    for (size_t i = 0; i < shard->nhist; i++) {
-        cairn_event_t *e = &shard->hist[i].ev;
-        if (strcmp(e->workflow_id, id))
-            continue;
-        if (e->type == CAIRN_EV_WORKFLOW_COMPLETED)
-            *result = e->result ? e->result : "null";
-        else if (e->type == CAIRN_EV_WORKFLOW_FAILED)
-            *error = e->error_type;
-        else if ((e->type == CAIRN_EV_WORKFLOW_CANCELED ||
-                  e->type == CAIRN_EV_WORKFLOW_TERMINATED) &&
-                 e->reason && *e->reason)
-            *error = e->reason;
-    }
-}
-
 /* After a commit: timers, visibility and history offsets into Redis. */
 static void index_batch(cairn_shard_t *shard) {
     cairn_index_t *ix = shard->ix;
     /* Order matters: Redis applies one connection's commands in order, so a
      * reader that sees a workflow's new status (or the close notification)
      * also sees every history offset and timer of the same batch. */
+    enum { RUN = 64 };
+    int64_t seqs[RUN], offs[RUN];
+    size_t n = 0;
     for (size_t i = 0; i < shard->nhist; i++) {
         cairn_event_t *e = &shard->hist[i].ev;
-        if (shard->hist[i].offset >= 0)
-            cairn_index_history(ix, e->workflow_id, e->seq,
-                                shard->hist[i].offset);
+        /* One HSET per run of a workflow's events (a step's are adjacent). */
+        if (n && (n == RUN || strcmp(e->workflow_id,
+                                     shard->hist[i - 1].ev.workflow_id))) {
+            cairn_index_history(ix, shard->hist[i - 1].ev.workflow_id, n,
+                                seqs, offs);
+            n = 0;
+        }
+        if (shard->hist[i].offset >= 0) {
+            seqs[n] = e->seq;
+            offs[n++] = shard->hist[i].offset;
+        }
         if (e->type == CAIRN_EV_TIMER_STARTED)
             cairn_index_timer_add(ix, e->workflow_id, e->timer_id,
                                   e->generation, e->fire_at_ms);
@@ -530,20 +686,18 @@ static void index_batch(cairn_shard_t *shard) {
             cairn_index_timer_del(ix, e->workflow_id, e->timer_id,
                                   e->generation);
     }
+    if (n)
+        cairn_index_history(ix, shard->hist[shard->nhist - 1].ev.workflow_id,
+                            n, seqs, offs);
     for (size_t i = 0; i < shard->ntouched; i++) {
         cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
-        const char *result, *error;
-        if (!wf)
-            continue;
-        terminal_of(shard, shard->touched[i].id, &result, &error);
-        cairn_index_workflow(ix, wf, shard->touched[i].prev, result, error);
+        if (wf)
+            cairn_index_workflow(ix, wf, shard->touched[i].prev,
+                                 shard->touched[i].result,
+                                 shard->touched[i].error);
     }
     if (cairn_index_flush(ix))
         cairn_metric_inc(shard->node->m.redis_errors, 1);
-}
-
-static int touched_in_batch(cairn_shard_t *shard, const char *id) {
-    return cairn_wfmap_has(shard->touched_set, id);
 }
 
 /*
@@ -551,7 +705,10 @@ static int touched_in_batch(cairn_shard_t *shard, const char *id) {
  * since a workflow closed, the batch writes a tombstone for it to the state
  * topic (compaction then drops it, so a restore reads live workflows only)
  * and, after the commit, forgets it. A sweep looks at most once a minute
- * and evicts at most EVICT_MAX workflows per batch.
+ * and evicts at most EVICT_MAX workflows per batch. Only snapshot batches
+ * sweep, and never a workflow changed since the last snapshot: a replay
+ * from the new checkpoint then starts from the same workflows as the live
+ * map.
  */
 #define EVICT_MAX 1000
 static void evict_closed(cairn_shard_t *shard, int *failed) {
@@ -567,7 +724,8 @@ static void evict_closed(cairn_shard_t *shard, int *failed) {
     cairn_wf_t *wf;
     while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
         if (cairn_wf_status(wf) == CAIRN_WF_RUNNING ||
-            cairn_wf_updated_ms(wf) > cutoff || touched_in_batch(shard, id))
+            cairn_wf_updated_ms(wf) > cutoff ||
+            cairn_wfmap_has(shard->dirty, id))
             continue;
         if (shard->nevict == EVICT_MAX) {
             shard->next_sweep_ms = now + 1000; /* more to do soon */
@@ -680,7 +838,12 @@ static void count_batch(cairn_shard_t *shard, double commit_s) {
     report_live(shard);
 }
 
-static txn_result_t run_batch(cairn_shard_t *shard) {
+/*
+ * One transaction: the batch's inputs, and a snapshot of every changed
+ * workflow if one is due (always when snapshot is set, which also commits
+ * a snapshot with no inputs).
+ */
+static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
     cairn_node_t *node = shard->node;
     rd_kafka_error_t *e;
     int failed = 0;
@@ -697,17 +860,30 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
         rd_kafka_message_t *m = shard->batch[i];
         if (shard->next_offset >= 0 && m->offset < shard->next_offset)
             continue; /* already committed (a re-delivery) */
+        /* Nothing committed yet: the state topic is complete up to the
+         * first input this shard ever applies. */
+        if (shard->ckpt < 0)
+            shard->ckpt = m->offset;
         apply_one(shard, m, &failed);
         last = m->offset;
     }
-    if (last < 0) { /* nothing new: commit the empty transaction */
+    int64_t upto = last >= 0 ? last + 1 : shard->next_offset;
+    snapshot = snapshot || shard->snap_every == 0 ||
+               cairn_mono_ms() >= shard->next_snap_ms;
+    if (last < 0 && !(snapshot && upto >= 0 &&
+                      cairn_wfmap_count(shard->dirty))) {
+        /* nothing new: end the empty transaction */
         if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
             return txn_error(shard, e, "abort empty transaction");
         shard->state_clean = 1; /* nothing was applied */
         return TXN_OK;
     }
-    produce_states(shard, &failed);
-    evict_closed(shard, &failed);
+    size_t snapshots = 0;
+    if (snapshot) {
+        snapshots = cairn_wfmap_count(shard->dirty);
+        produce_states(shard, &failed);
+        evict_closed(shard, &failed);
+    }
 
     int stop;
     pthread_mutex_lock(&shard->mu);
@@ -719,9 +895,22 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
         return stop == 2 ? TXN_FATAL : TXN_ABORTED;
     }
 
+    /* The checkpoint rides on the committed offset, in the same transaction
+     * as the snapshots it vouches for. */
+    int64_t ckpt = snapshot ? upto : shard->ckpt;
+    char md[64];
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offs, node->t_events, shard->partition)
-        ->offset = last + 1;
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_add(offs, node->t_events,
+                                          shard->partition);
+    tp->offset = upto;
+    if (ckpt >= 0) {
+        int n = snprintf(md, sizeof(md), CKPT_PREFIX "%lld", (long long)ckpt);
+        if (!(tp->metadata = malloc((size_t)n)))
+            abort();
+        memcpy(tp->metadata, md, (size_t)n);
+        tp->metadata_size = (size_t)n;
+    }
     rd_kafka_consumer_group_metadata_t *cgmd =
         rd_kafka_consumer_group_metadata(node->consumer);
     e = rd_kafka_send_offsets_to_transaction(shard->producer, offs, cgmd,
@@ -736,8 +925,14 @@ static txn_result_t run_batch(cairn_shard_t *shard) {
         return txn_error(shard, e, "commit_transaction");
     rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
     count_batch(shard, (cairn_mono_ms() - t0) / 1000.0);
-    shard->next_offset = last + 1;
+    cairn_metric_inc(node->m.snapshots, (double)snapshots);
+    shard->next_offset = upto;
     shard->state_clean = 1;
+    if (snapshot) {
+        shard->ckpt = ckpt;
+        shard->next_snap_ms = cairn_mono_ms() + shard->snap_every;
+        cairn_wfmap_clear(shard->dirty);
+    }
     index_batch(shard);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->wfs, shard->evict[i]);
@@ -808,19 +1003,6 @@ static int stopping(cairn_shard_t *shard) {
     return s;
 }
 
-/* The group's committed offset of events[p] (stable), or -1. */
-static int64_t committed_offset(cairn_shard_t *shard) {
-    cairn_node_t *node = shard->node;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, node->t_events, shard->partition);
-    int64_t off = -1;
-    if (!rd_kafka_committed(node->consumer, l, 10000) && !l->elems[0].err &&
-        l->elems[0].offset >= 0)
-        off = l->elems[0].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    return off;
-}
-
 static void backoff_sleep(int64_t *backoff) {
     struct timespec ts = {*backoff / 1000, (*backoff % 1000) * 1000000L};
     nanosleep(&ts, NULL); /* retry backoff, not synchronisation */
@@ -837,7 +1019,7 @@ static void backoff_sleep(int64_t *backoff) {
  */
 static int take_ownership(cairn_shard_t *shard) {
     char errstr[512];
-    int64_t backoff = 200;
+    int64_t backoff = 200, off, ckpt;
     while (!stopping(shard)) {
         if (!shard->producer &&
             !(shard->producer = new_producer(shard, errstr, sizeof(errstr)))) {
@@ -848,13 +1030,13 @@ static int take_ownership(cairn_shard_t *shard) {
                       "definitions topic not loaded yet; waiting");
         } else if (shard->resumed && shard->state_clean &&
                    shard->next_offset >= 0 &&
-                   committed_offset(shard) == shard->next_offset) {
+                   !committed(shard, &off, &ckpt) &&
+                   off == shard->next_offset && ckpt == shard->ckpt) {
             cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
                       "kept %zu workflows across the rebalance (no restore)",
                       cairn_wfmap_count(shard->wfs));
             return 0;
         } else if (load(shard) == 0) {
-            shard->next_offset = committed_offset(shard);
             repair_index(shard, 1);
             return 0;
         }
@@ -873,7 +1055,15 @@ static void *run(void *arg) {
     int64_t next_repair = cairn_mono_ms() + repair_every;
     for (;;) {
         int stop = take_batch(shard);
-        if (stop == 2 || (stop == 1 && !shard->nbatch))
+        if (stop == 2)
+            break;
+        /* Idle, or released with nothing left to apply: a snapshot batch
+         * if workflows changed since the last (so that the next owner, or
+         * a reload, has little or nothing to replay). */
+        int snap = cairn_wfmap_count(shard->dirty) &&
+                   (stop == 1 || (!shard->nbatch &&
+                                  cairn_mono_ms() >= shard->next_snap_ms));
+        if (stop == 1 && !shard->nbatch && !snap)
             break;
         /* Redis back after an outage, or the periodic drift repair (Redis
          * may have lost data without the connection dropping). */
@@ -883,10 +1073,10 @@ static void *run(void *arg) {
             repair_index(shard, 0);
             next_repair = cairn_mono_ms() + repair_every;
         }
-        if (!shard->nbatch)
+        if (!shard->nbatch && !snap)
             continue;
         txn_result_t r;
-        while ((r = run_batch(shard)) == TXN_ABORTED) {
+        while ((r = run_batch(shard, snap)) == TXN_ABORTED) {
             cairn_metric_inc(shard->node->m.aborts, 1);
             clear_batch_outputs(shard);
             if (stopping(shard) == 2) {
@@ -922,6 +1112,9 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     shard->partition = partition;
     shard->next_offset = -1;
     shard->check_every = cairn_conf_int(node->conf, "determinism.check.every");
+    shard->snap_every = cairn_conf_int(node->conf, "state.snapshot.interval.ms");
+    shard->ckpt = -1;
+    shard->dirty = cairn_wfmap_new_borrowed();
     pthread_mutex_init(&shard->mu, NULL);
     pthread_cond_init(&shard->cv, NULL);
     cairn_outputs_init(&shard->out);
@@ -930,7 +1123,8 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     shard->ix = cairn_index_new(node->conf, partition);
     shard->qcap = 1024;
     shard->q = calloc(shard->qcap, sizeof(*shard->q));
-    if (!shard->wfs || !shard->touched_set || !shard->ix || !shard->q)
+    if (!shard->wfs || !shard->touched_set || !shard->dirty || !shard->ix ||
+        !shard->q)
         goto err;
     if (pthread_create(&shard->thread, NULL, run, shard)) {
         snprintf(errstr, errstr_size, "shard %d: cannot start thread",
@@ -941,6 +1135,7 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
 err:
     cairn_wfmap_destroy(shard->wfs);
     cairn_wfmap_destroy(shard->touched_set);
+    cairn_wfmap_destroy(shard->dirty);
     cairn_index_destroy(shard->ix);
     free(shard->q);
     free(shard);
@@ -1019,6 +1214,7 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     shard->wfs = NULL;
     report_live(shard);
     cairn_wfmap_destroy(shard->touched_set);
+    cairn_wfmap_destroy(shard->dirty);
     cairn_index_destroy(shard->ix);
     cairn_outputs_free(&shard->out);
     free(shard->hist);

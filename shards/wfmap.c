@@ -175,3 +175,12 @@ cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
     }
     return NULL;
 }
+
+const char *cairn_wfmap_next_id(const cairn_wfmap_t *map, size_t *pos) {
+    while (*pos < map->cap) {
+        slot_t *s = &map->slots[(*pos)++];
+        if (s->id)
+            return s->id;
+    }
+    return NULL;
+}

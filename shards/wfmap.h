@@ -38,5 +38,7 @@ size_t cairn_wfmap_count(const cairn_wfmap_t *map);
 /* Iteration: *pos starts at 0; returns NULL at the end. */
 cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
                              const char **id);
+/* The same over keys alone (for sets, whose values are all NULL). */
+const char *cairn_wfmap_next_id(const cairn_wfmap_t *map, size_t *pos);
 
 #endif

@@ -77,6 +77,22 @@ class Cluster:
         return json.loads(self.cairn("--output", "json", "history",
                                      wf_id).stdout)
 
+    def describe(self, wf_id):
+        p = self.cairn("--output", "json", "describe", wf_id, check=False)
+        return json.loads(p.stdout) if p.returncode == 0 else None
+
+    def wait_state(self, wf_id, state, timeout=60):
+        """Polls describe until the workflow is in FSM state `state`."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.describe(wf_id)
+            if last and last.get("state") == state:
+                return last
+            time.sleep(0.2)  # polling the index, bounded by the deadline
+        raise AssertionError(f"{wf_id} not in state {state} after "
+                             f"{timeout} s; last {last!r}")
+
     def unique(self, prefix):
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

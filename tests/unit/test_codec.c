@@ -710,6 +710,33 @@ static void test_hostile(void **state) {
     put_long(&w, 0), put_long(&w, 1), put_str(&w, "");
     put_long(&w, 0), put_long(&w, 0);
     expect_decode_error(&w, "StartWorkflow.input: not JSON");
+    /* JSON_UNCHECKED leaves the JSON to the caller (a shard's engine),
+     * and still checks everything else. */
+    {
+        cairn_event_t out;
+        char errstr[256] = "";
+        start_prefix(&w);
+        put_long(&w, 1), put_long(&w, 1), put_long(&w, 1), put_str(&w, "{bad");
+        put_long(&w, 0), put_long(&w, 0);
+        assert_int_equal(cairn_codec_decode_flags(
+                             "StartWorkflow", NULL, w.b, w.n,
+                             CAIRN_CODEC_JSON_UNCHECKED, &out, errstr,
+                             sizeof(errstr)),
+                         CAIRN_ERR_OK);
+        assert_string_equal(out.input, "{bad");
+        cairn_event_clear(&out);
+        start_prefix(&w);
+        put_long(&w, 1), put_long(&w, 1), put_long(&w, 1),
+            put_bytes(&w, "\xc0\xaf", 2);
+        put_long(&w, 0), put_long(&w, 0);
+        assert_int_equal(cairn_codec_decode_flags(
+                             "StartWorkflow", NULL, w.b, w.n,
+                             CAIRN_CODEC_JSON_UNCHECKED, &out, errstr,
+                             sizeof(errstr)),
+                         CAIRN_ERR_DECODE);
+        if (!strstr(errstr, "StartWorkflow.input: not valid UTF-8"))
+            fail_msg("\"%s\"", errstr);
+    }
 
     static const struct {
         const char *bytes;
