@@ -12,8 +12,9 @@
  *    Rejected output (into history if the workflow is running, else to the
  *    DLQ: a closed run's history ends with its terminal event); a duplicate
  *    or stale input becomes no output at all (docs/WORKFLOWS.md has the
- *    table). Only CAIRN_ERR_NOMEM (or INTERNAL)
- *    is returned as an error, and then *wf and the outputs are unchanged.
+ *    table). Only CAIRN_ERR_NOMEM (or INTERNAL) is returned as an error;
+ *    the outputs are then unchanged but the workflow may be half-changed
+ *    and must be discarded (see cairn_engine_step()).
  */
 #ifndef CAIRN_ENGINE_H
 #define CAIRN_ENGINE_H
@@ -164,14 +165,23 @@ typedef struct {
  * Applies one input event to one workflow.
  *
  * *wf is the workflow's current state, or NULL if the shard has none for
- * in->workflow_id. On return *wf is the new state (step() may create it,
- * replace it, or leave it); the caller owns it. When step() replaces the
- * state it destroys the old one: the caller must not use or free it. Outputs are appended to out
- * (history events carry consecutive seq numbers after cairn_wf_seq()).
- * limits may be NULL for the defaults.
+ * in->workflow_id. The step edits *wf in place; pointers returned by the
+ * cairn_wf_*() accessors may be invalidated by it, and in must not borrow
+ * strings from *wf. Outputs are appended to out (history events carry
+ * consecutive seq numbers after cairn_wf_seq()); out->state_changed is set
+ * if the state changed (a WorkflowState must be written). limits may be
+ * NULL for the defaults.
  *
- * Returns CAIRN_ERR_OK, or CAIRN_ERR_NOMEM / CAIRN_ERR_INTERNAL with *wf and
- * out untouched.
+ * Returns CAIRN_ERR_OK: *wf is the new state, the caller owns it; it is the
+ * same pointer as before, or a new workflow if *wf was NULL (which stays
+ * NULL if the step created none).
+ *
+ * Or CAIRN_ERR_NOMEM / CAIRN_ERR_INTERNAL: out is untouched, but the
+ * workflow may be partially changed. *wf is still the caller's (the same
+ * pointer; NULL if it was NULL): the caller must not use its contents, only
+ * destroy it and rebuild the workflow from durable state (a shard aborts
+ * its transaction and reloads). A caller that needs the old state after a
+ * failure takes a cairn_wf_clone() before the step.
  */
 cairn_err_t cairn_engine_step(const cairn_registry_t *reg,
                               const cairn_limits_t *limits, cairn_wf_t **wf,

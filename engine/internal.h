@@ -87,10 +87,18 @@ int cairn__json_refused_for_memory(const char *data, size_t len,
                                    const json_error_t *jerr);
 /*
  * Compact JSON with sorted keys (any value) — the engine's one canonical
- * form. Returns malloc'd text (caller frees; length in *lenp if non-NULL),
- * or NULL on out-of-memory.
+ * form: the bytes of json_dumpb(v, JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENCODE_ANY). Returns malloc'd text (caller frees; length in *lenp if
+ * non-NULL), or NULL on out-of-memory (or a value jansson cannot dump).
  */
 char *cairn__json_dump(const json_t *v, size_t *lenp);
+/*
+ * cairn__json_dump() without its fallback to jansson, for tests: the text,
+ * or NULL with *unsupported = 1 for a value it leaves to jansson (invalid
+ * UTF-8, very deep nesting, a cycle), or NULL with *unsupported = 0 where
+ * cairn__json_dump() returns NULL too.
+ */
+char *cairn__json_dump_fast(const json_t *v, size_t *lenp, int *unsupported);
 
 /* ---- definitions (def.c) ------------------------------------------------ */
 

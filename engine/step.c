@@ -1,14 +1,21 @@
 /*
  * step.c — cairn_engine_step(): one input event applied to one workflow.
  *
- * Atomicity: the step works on a private clone of *wf and a private output
- * list. Allocation failures anywhere set st->oom; at the end either
- * everything is committed (the clone replaces *wf, outputs are moved into
- * out) or nothing is (CAIRN_ERR_NOMEM, *wf and out untouched).
+ * Atomicity: the step edits *wf's document in place (copying it first
+ * would cost more than the step itself) and writes to a private output list.
+ * Allocation failures anywhere set st->oom; at the end either the outputs
+ * are moved into out (CAIRN_ERR_OK; *wf is the new state) or they are
+ * dropped (CAIRN_ERR_NOMEM, out untouched) and *wf may be half-changed: the
+ * caller must destroy it and rebuild it from durable state. A workflow the
+ * step created (*wf was NULL) is destroyed on failure, *wf stays NULL.
  *
  * Determinism: only arrays are iterated; assignments are evaluated against
  * the unchanged variables and written in sorted key order; every JSON text
- * the step produces is dumped with sorted keys. Time is in->time_ms.
+ * the step produces is dumped with sorted keys. Time is in->time_ms. Nothing
+ * in the document is shared between two places (values taken from a context
+ * are deep copies, values moved between arrays are removed from the first),
+ * so a document edited in place over many steps behaves exactly like one
+ * decoded afresh before each step.
  *
  * Run-time ids. An activity command with id "charge" schedules runtime id
  * "charge" the first time, "charge#2" the second (a loop, a later run), so
@@ -45,7 +52,7 @@ typedef struct {
     const cairn_event_t *in;
     int64_t now;
     const cairn_def_t *def; /* the running run's definition */
-    cairn_wf_t *wf;         /* working copy, or NULL */
+    cairn_wf_t *wf;         /* the workflow (edited in place), or NULL */
     json_t *doc;            /* wf->doc */
     cairn_outputs_t out;
     int changed;
@@ -1504,11 +1511,8 @@ cairn_err_t cairn_engine_step(const cairn_registry_t *reg,
     st.now = in->time_ms;
     st.budget = MAX_TRANSITIONS_PER_STEP;
     cairn_outputs_init(&st.out);
-    if (*wf) {
-        if (!(st.wf = cairn_wf_clone(*wf)))
-            goto nomem;
+    if ((st.wf = *wf))
         st.doc = st.wf->doc;
-    }
     dispatch(&st);
     /* The history limit: fail the run at the step that reaches it. */
     if (running(&st) && st.def &&
@@ -1524,17 +1528,14 @@ cairn_err_t cairn_engine_step(const cairn_registry_t *reg,
         goto nomem;
     cairn__outputs_move(out, &st.out);
     cairn_outputs_free(&st.out);
-    if (st.changed) {
-        cairn_wf_destroy(*wf);
-        *wf = st.wf;
+    *wf = st.wf; /* the same workflow, or the one new_run() created */
+    if (st.changed)
         out->state_changed = 1;
-    } else {
-        cairn_wf_destroy(st.wf);
-    }
     return CAIRN_ERR_OK;
 nomem:
     cairn_outputs_free(&st.out);
-    cairn_wf_destroy(st.wf);
+    if (st.wf != *wf) /* created by this step */
+        cairn_wf_destroy(st.wf);
     return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
                          "out of memory");
 }

@@ -2,8 +2,8 @@
  * wf.c — a workflow instance's state, and its deterministic encoding.
  *
  * A cairn_wf_t owns one jansson object, the document below; step.c edits it
- * in place (on a private clone, so that a failed step leaves the original
- * untouched). Encoding is compact JSON with sorted keys (cairn__json_dump): keys are
+ * in place (a failed step leaves it half-changed: the caller discards it).
+ * Encoding is compact JSON with sorted keys (cairn__json_dump): keys are
  * sorted and every array is in event order, so equal states encode to equal
  * bytes. Decoding checks the shape fully, so step.c may trust every member.
  *
@@ -33,7 +33,7 @@
  *   canceling    1 once a cancel request moved the run onto its cancel path
  *
  * Accessors return pointers into the document: valid until the workflow is
- * changed or destroyed (cairn_engine_step() replaces *wf when it changes).
+ * changed (by cairn_engine_step(), in place) or destroyed.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -582,7 +582,8 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     cairn_wf_t *before = wf;
     cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
     /* A sample of steps runs twice to catch non-determinism in the engine
-     * or a definition: the copy is taken before step() may free `before`. */
+     * or a definition: the copy is taken before step() changes `before` in
+     * place. */
     int check = !shard->replaying && shard->check_every > 0 &&
                 ++shard->steps % (uint64_t)shard->check_every == 0;
     cairn_wf_t *shadow = check && before ? cairn_wf_clone(before) : NULL;
@@ -595,11 +596,14 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     else
         cairn_wf_destroy(shadow);
     cairn_defs_unlock(node->defs);
-    if (err == CAIRN_ERR_NOMEM) {
+    if (err == CAIRN_ERR_NOMEM || err == CAIRN_ERR_INTERNAL) {
         /* Not the input's fault, and the step may have half-changed the
-         * workflow in place: fail the batch (abort, reload, retry). */
+         * workflow in place: drop it and fail the batch (abort, reload,
+         * retry). */
         cairn_log(CAIRN_LOG_ERROR, shard->partition, ev.workflow_id,
-                  "engine: out of memory");
+                  "engine: %s", errstr);
+        if (before)
+            cairn_wfmap_del(shard->wfs, ev.workflow_id);
         *failed = 1;
         cairn_outputs_reset(&shard->out);
         cairn_event_clear(&ev);
@@ -615,7 +619,7 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
         cairn_event_clear(&ev);
         return;
     }
-    /* step() destroyed `before` if it replaced it. */
+    /* The step changes a workflow in place; a new one is stored here. */
     if (wf != before && wf && cairn_wfmap_swap(shard->wfs, ev.workflow_id, wf))
         abort();
     if (shard->out.state_changed && wf)

@@ -28,8 +28,9 @@ cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id);
 /* Stores wf under id, destroying a different previous value. 0 or -1 (oom). */
 int cairn_wfmap_put(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf);
 /*
- * Stores wf under id without destroying the previous value, which the caller
- * has already released (cairn_engine_step() destroys the state it replaces).
+ * Stores wf under id without destroying a previous value, which the caller
+ * has already released or still owns (a shard stores a workflow that
+ * cairn_engine_step() created).
  */
 int cairn_wfmap_swap(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf);
 /* Removes and destroys. */

@@ -17,19 +17,11 @@ static cairn_registry_t *load(const char *const *files) {
     return reg;
 }
 
-static const char *const ALL[] = {
-    "examples/order-saga/order-saga.json",
-    "examples/definitions/approval.json",
-    "examples/definitions/batch-loop.json",
-    "examples/demo/order.json",
-    "examples/demo/onboarding.json",
-    "examples/demo/greeting.json",
-    NULL};
 
 static void test_examples_validate(void **state) {
     (void)state;
-    cairn_registry_t *reg = load(ALL);
-    assert_int_equal(cairn_registry_count(reg), 6);
+    cairn_registry_t *reg = load(EXAMPLE_DEFS);
+    assert_int_equal(cairn_registry_count(reg), 9);
     cairn_registry_destroy(reg);
 }
 
@@ -60,7 +52,7 @@ static const char *pending_name(const cairn_outputs_t *out) {
 
 static void test_order_saga_paths(void **state) {
     (void)state;
-    cairn_registry_t *reg = load(ALL);
+    cairn_registry_t *reg = load(EXAMPLE_DEFS);
     cairn_outputs_t out;
     cairn_event_t in;
     cairn_wf_t *wf = NULL;
@@ -156,7 +148,7 @@ static void test_order_saga_paths(void **state) {
 
 static void test_approval_paths(void **state) {
     (void)state;
-    cairn_registry_t *reg = load(ALL);
+    cairn_registry_t *reg = load(EXAMPLE_DEFS);
     cairn_outputs_t out;
     cairn_event_t in;
     cairn_wf_t *wf = NULL;

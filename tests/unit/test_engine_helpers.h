@@ -3,10 +3,12 @@
  * (header-only: each test binary is one translation unit).
  *
  * step_ok() runs one step and then checks the state invariants every test
- * relies on: encode -> decode -> encode is byte-identical, a clone encodes
- * the same, history seq numbers continue from the previous state without
- * gaps, and running the same step again on a copy of the old state gives
- * byte-identical outputs (determinism).
+ * relies on: the step edited the workflow in place, encode -> decode ->
+ * encode is byte-identical, a clone encodes the same, the encoding is
+ * jansson's canonical dump of itself, history seq numbers continue from the
+ * previous state without gaps, and running the same step again on a copy of
+ * the old state gives byte-identical outputs and state (determinism; the
+ * copy is a fresh document, the real one has been edited step after step).
  */
 #ifndef CAIRN_TEST_ENGINE_HELPERS_H
 #define CAIRN_TEST_ENGINE_HELPERS_H
@@ -20,12 +22,36 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "engine.h"
 
 #define S(x) ((char *)(x))
 /* Helpers a given test binary may not use. */
 #define HELPER static __attribute__((unused))
+
+/* A xorshift generator: walks and documents that a seed reproduces. */
+static uint64_t rng;
+HELPER uint64_t next_rand(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+HELPER int pick(int n) { return (int)(next_rand() % (uint64_t)n); }
+
+/* Every definition the repository ships, relative to the root. */
+static const char *const EXAMPLE_DEFS[] __attribute__((unused)) = {
+    "examples/order-saga/order-saga.json",
+    "examples/definitions/approval.json",
+    "examples/definitions/batch-loop.json",
+    "examples/demo/order.json",
+    "examples/demo/onboarding.json",
+    "examples/demo/greeting.json",
+    "examples/demo/longjob.json",
+    "examples/approval/approval.json",
+    "bench/idle.json",
+    NULL};
 
 /*
  * A file of the repository, read relative to $CAIRN_SRCDIR (default: the
@@ -105,6 +131,14 @@ HELPER void check_roundtrip(const cairn_wf_t *wf) {
     cairn_wf_t *cl = cairn_wf_clone(back);
     char *c = encode(cl);
     assert_string_equal(a, c);
+    /* Canonical: jansson writes the same bytes for the decoded value. */
+    json_t *doc = json_loads(a, 0, NULL);
+    assert_non_null(doc);
+    char *d = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    assert_non_null(d);
+    assert_string_equal(a, d);
+    free(d);
+    json_decref(doc);
     cairn_wf_destroy(cl);
     cairn_wf_destroy(back);
     free(a);
@@ -176,12 +210,14 @@ HELPER void step_lim(const cairn_registry_t *reg, const cairn_limits_t *lim,
                      cairn_outputs_t *out) {
     char err[256] = "";
     int64_t seq0 = *wf ? cairn_wf_seq(*wf) : 0;
-    cairn_wf_t *copy = *wf ? cairn_wf_clone(*wf) : NULL;
+    cairn_wf_t *copy = *wf ? cairn_wf_clone(*wf) : NULL, *before = *wf;
     cairn_outputs_t out2;
     cairn_outputs_reset(out);
     assert_int_equal(cairn_engine_step(reg, lim, wf, in, out, err,
                                        sizeof(err)),
                      CAIRN_ERR_OK);
+    if (before) /* edited in place */
+        assert_ptr_equal(*wf, before);
     /* Determinism: the same input on the same state, again. */
     cairn_outputs_init(&out2);
     assert_int_equal(cairn_engine_step(reg, lim, &copy, in, &out2, err,

@@ -14,14 +14,6 @@
 #include "internal.h"
 #include "test_engine_helpers.h"
 
-static uint64_t rng;
-static uint64_t next_rand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-static int pick(int n) { return (int)(next_rand() % (uint64_t)n); }
 
 static const char *DEF =
     "{\"type\":\"p\",\"version\":1,\"initial\":\"a\",\"on_cancel\":\"undo\","

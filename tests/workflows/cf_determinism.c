@@ -164,7 +164,7 @@ static uint64_t rnd(void) { /* xorshift64*: deterministic, seeded */
     return rng_state * 2685821657736338717ULL;
 }
 
-static int pick(int n) { return (int)(rnd() % (uint64_t)n); }
+static int rpick(int n) { return (int)(rnd() % (uint64_t)n); }
 
 /* One random input for workflow id given its state (strings in buf). */
 static cairn_event_t random_input(const cairn_wf_t *wf, const char *id,
@@ -179,54 +179,54 @@ static cairn_event_t random_input(const cairn_wf_t *wf, const char *id,
     static const char *const errors[] = {"CardDeclined", "Flaky", NULL};
     e.workflow_id = (char *)id;
     e.time_ms = now;
-    int r = pick(100);
+    int r = rpick(100);
     size_t nacts = wf ? cairn_wf_activity_count(wf) : 0;
     size_t ntimers = wf ? cairn_wf_timer_count(wf) : 0;
     if (!wf || r < 3) {
         e.type = CAIRN_EV_START_WORKFLOW;
-        snprintf(bufs[0], 256, "s%d", pick(3));
+        snprintf(bufs[0], 256, "s%d", rpick(3));
         e.request_id = bufs[0];
         e.workflow_type = (char *)"order-saga";
-        e.input = (char *)(pick(2) ? ORDER_IN
+        e.input = (char *)(rpick(2) ? ORDER_IN
                                    : "{\"order_id\":\"o\",\"amount\":10}");
-        e.start_policy = (char *)(pick(2) ? "terminate_existing" : NULL);
+        e.start_policy = (char *)(rpick(2) ? "terminate_existing" : NULL);
     } else if (r < 50 && nacts) {
         const char *aid, *kind;
         int32_t attempt;
-        cairn_wf_activity_at(wf, (size_t)pick((int)nacts), &aid, &kind,
+        cairn_wf_activity_at(wf, (size_t)rpick((int)nacts), &aid, &kind,
                              &attempt);
         snprintf(bufs[1], 256, "%s", aid);
         e.activity_id = bufs[1];
-        e.attempt = attempt - (pick(10) == 0); /* sometimes stale */
-        if (pick(3)) {
+        e.attempt = attempt - (rpick(10) == 0); /* sometimes stale */
+        if (rpick(3)) {
             e.type = CAIRN_EV_ACTIVITY_COMPLETED;
-            e.result = (char *)results[pick(7)];
+            e.result = (char *)results[rpick(7)];
         } else {
             e.type = CAIRN_EV_ACTIVITY_FAILED;
-            e.error_type = (char *)errors[pick(3)];
+            e.error_type = (char *)errors[rpick(3)];
             e.error_message = (char *)"m";
-            e.non_retryable = pick(4) == 0;
+            e.non_retryable = rpick(4) == 0;
         }
     } else if (r < 75 && ntimers) {
         const char *tid;
         int64_t gen, at;
-        cairn_wf_timer_at(wf, (size_t)pick((int)ntimers), &tid, &gen, &at);
+        cairn_wf_timer_at(wf, (size_t)rpick((int)ntimers), &tid, &gen, &at);
         snprintf(bufs[2], 256, "%s", tid);
         e.type = CAIRN_EV_TIMER_FIRED;
         e.timer_id = bufs[2];
-        e.generation = gen - (pick(10) == 0);
+        e.generation = gen - (rpick(10) == 0);
         e.fire_at_ms = at;
         e.time_ms = at > now ? at : now;
     } else if (r < 92) {
         e.type = CAIRN_EV_SIGNAL_WORKFLOW;
-        snprintf(bufs[3], 256, "g%d", pick(6));
+        snprintf(bufs[3], 256, "g%d", rpick(6));
         e.request_id = bufs[3];
-        e.signal_name = (char *)(pick(4) ? "approve" : "other");
-        e.payload = (char *)payloads[pick(5)];
+        e.signal_name = (char *)(rpick(4) ? "approve" : "other");
+        e.payload = (char *)payloads[rpick(5)];
     } else {
-        e.type = pick(2) ? CAIRN_EV_CANCEL_WORKFLOW
+        e.type = rpick(2) ? CAIRN_EV_CANCEL_WORKFLOW
                          : CAIRN_EV_TERMINATE_WORKFLOW;
-        snprintf(bufs[3], 256, "c%d", pick(4));
+        snprintf(bufs[3], 256, "c%d", rpick(4));
         e.request_id = bufs[3];
         e.reason = (char *)"r";
     }
