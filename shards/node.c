@@ -252,7 +252,7 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "auto.offset.reset", "earliest", errstr,
                              errstr_size) ||
-        cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "100", errstr,
+        cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "10", errstr,
                              errstr_size))
         goto err;
     snprintf(num, sizeof(num), "%lld",

@@ -118,17 +118,45 @@ cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
     return ret;
 }
 
+typedef struct {
+    cairn_wfmap_t *map, *asof;
+} loading_t;
+
+/* The cairn.asof header of a state record or tombstone, or -1. */
+static int64_t asof_of(rd_kafka_message_t *m) {
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t n;
+    char buf[32], *end;
+    if (rd_kafka_message_headers(m, &h) ||
+        rd_kafka_header_get_last(h, "cairn.asof", &v, &n) || !v ||
+        n >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    long long a = strtoll(buf, &end, 10);
+    return *end || a < 0 ? -1 : a;
+}
+
 static void apply_state(rd_kafka_message_t *m, void *arg) {
-    cairn_wfmap_t *map = arg;
+    loading_t *ld = arg;
+    cairn_wfmap_t *map = ld->map;
     int partition = m->partition;
     char errstr[512], id[1024];
     cairn_event_t ev;
+    if (m->key && m->key_len < sizeof(id)) {
+        int64_t a = asof_of(m);
+        memcpy(id, m->key, m->key_len);
+        id[m->key_len] = '\0';
+        if (a >= 0 ? cairn_wfmap_put(ld->asof, id,
+                                     (cairn_wf_t *)(uintptr_t)(a + 1))
+                   : (cairn_wfmap_del(ld->asof, id), 0))
+            cairn_log(CAIRN_LOG_ERROR, partition, id,
+                      "out of memory restoring state");
+    }
     if (!m->payload) { /* tombstone: the workflow was evicted */
-        if (m->key && m->key_len < sizeof(id)) {
-            memcpy(id, m->key, m->key_len);
-            id[m->key_len] = '\0';
+        if (m->key && m->key_len < sizeof(id))
             cairn_wfmap_del(map, id);
-        }
         return;
     }
     /* cairn_wf_decode() parses and checks the snapshot: parse it once. */
@@ -157,8 +185,10 @@ static void apply_state(rd_kafka_message_t *m, void *arg) {
 
 cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 int partition, cairn_wfmap_t *map,
-                                long *records, int64_t deadline_ms,
-                                char *errstr, size_t errstr_size) {
+                                cairn_wfmap_t *asof, long *records,
+                                int64_t deadline_ms, char *errstr,
+                                size_t errstr_size) {
+    loading_t ld = {map, asof};
     int64_t lo = 0, hi = 0;
     int64_t left = deadline_ms - cairn_mono_ms();
     *records = 0;
@@ -171,6 +201,6 @@ cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
     if (hi <= lo)
         return CAIRN_ERR_OK; /* empty */
     return cairn_restore_range(r, topic, partition, RD_KAFKA_OFFSET_BEGINNING,
-                               hi, apply_state, map, records, deadline_ms,
+                               hi, apply_state, &ld, records, deadline_ms,
                                errstr, errstr_size);
 }

@@ -33,14 +33,18 @@ void cairn_reader_destroy(cairn_reader_t *r);
 
 /*
  * Loads the state partition's records into map (existing entries are
- * replaced; tombstones remove). *records counts the records read. A record
+ * replaced; tombstones remove) and, into the borrowed map asof, each
+ * workflow's 1 + the offset of its last record's cairn.asof header (state
+ * records and tombstones; absent on records written before snapshots were
+ * lazy). *records counts the records read. A record
  * that does not decode is logged and skipped (it cannot be repaired by
  * stopping). Blocks until deadline_ms (cairn_mono_ms()).
  */
 cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 int partition, cairn_wfmap_t *map,
-                                long *records, int64_t deadline_ms,
-                                char *errstr, size_t errstr_size);
+                                cairn_wfmap_t *asof, long *records,
+                                int64_t deadline_ms, char *errstr,
+                                size_t errstr_size);
 
 /*
  * Calls fn for every committed record of topic[partition] with an offset in

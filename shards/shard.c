@@ -16,16 +16,21 @@
  *   the shard stops applying anything and waits for the rebalance that takes
  *   it away.
  *
- * Snapshots are lazy: a batch writes state records only once
- * state.snapshot.interval.ms has passed since the last snapshot batch (and
- * when the shard goes idle or is released). The committed input offset
- * carries, as its metadata, the checkpoint: the input offset up to which the
- * state topic is complete. A reload reads the state topic, then replays the
- * inputs from the checkpoint to the committed offset through the engine,
- * discarding outputs that were committed long ago (restore.h). Most
- * workflows are snapshotted once or twice in their life instead of at every
- * step; interval 0 snapshots every batch (the checkpoint is then always the
- * committed offset and nothing is replayed).
+ * Snapshots are lazy and rolling: a workflow changed by a batch joins a
+ * FIFO of changed workflows (once, with the input offset of its first
+ * change); each batch writes the state of those that have waited
+ * state.snapshot.interval.ms, each record with a cairn.asof header (the
+ * input offset its state is complete to); the shard also writes all of
+ * them when idle and when it releases the partition. The committed input
+ * offset carries, as its metadata, the checkpoint: the first-change offset
+ * of the oldest workflow not yet written (or the committed offset itself).
+ * A reload reads the state topic, then replays the inputs from the
+ * checkpoint to the committed offset through the engine, skipping a
+ * workflow's inputs below its record's asof, and discards the outputs
+ * (committed long ago; restore.h). Most workflows are snapshotted once or
+ * twice in their life instead of at every step, and the work is spread
+ * over the batches; interval 0 snapshots every changed workflow in every
+ * batch (nothing is then ever replayed).
  */
 #include "shard.h"
 #include "clock.h"
@@ -47,6 +52,12 @@ typedef struct {
     cairn_event_t ev;
     int64_t offset; /* in the history partition, from the delivery report */
 } hist_t;
+
+typedef struct {
+    char *id;
+    int64_t offset; /* input offset of its first change since a snapshot */
+    int64_t ms;     /* when that was (monotonic) */
+} dirty_t;
 
 typedef struct {
     char *id;
@@ -90,19 +101,25 @@ struct cairn_shard_s {
     uint32_t batch_gen; /* tags delivery reports with their attempt */
     long live_reported; /* this shard's share of the node's live gauge */
     size_t last_batch;  /* records in the previous batch */
+    int64_t last_take_ms; /* when the previous batch was taken (mono) */
     uint64_t steps;      /* engine steps run, for sampling */
     int64_t check_every; /* determinism.check.every */
 
-    cairn_wfmap_t *dirty; /* ids changed since the last snapshot batch */
+    cairn_wfmap_t *dirty; /* ids in dq[] */
+    dirty_t *dq;          /* changed, not yet snapshotted, oldest first */
+    size_t dq_head, dq_len, dq_cap;
     int64_t ckpt;         /* committed checkpoint (input offset); -1 none */
     int64_t snap_every;   /* state.snapshot.interval.ms */
-    int64_t next_snap_ms; /* monotonic time of the next snapshot batch */
+    cairn_wfmap_t *asof;  /* load(): id -> 1 + asof of its state record */
     int replaying;        /* load(): re-applying inputs, outputs discarded */
     int replay_failed;    /* a replayed step ran out of memory */
 };
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
 #define CKPT_PREFIX "cairn.checkpoint="
+/* On state records and tombstones: the input offset their state is
+ * complete to (the end of the batch that wrote them). */
+#define HDR_ASOF "cairn.asof"
 
 /* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
 static void report_live(cairn_shard_t *shard) {
@@ -210,6 +227,46 @@ static void repair_index(cairn_shard_t *shard, int full) {
         cairn_index_set_clean(shard->ix);
 }
 
+/* ---- changed workflows, oldest first ------------------------------------- */
+
+static size_t dirty_count(const cairn_shard_t *shard) {
+    return shard->dq_len - shard->dq_head;
+}
+
+static void dirty_clear(cairn_shard_t *shard) {
+    for (size_t i = shard->dq_head; i < shard->dq_len; i++)
+        free(shard->dq[i].id);
+    shard->dq_head = shard->dq_len = 0;
+    cairn_wfmap_clear(shard->dirty);
+}
+
+/* Marks id changed by the input at offset (a no-op if it already is). */
+static void dirty_add(cairn_shard_t *shard, const char *id, int64_t offset) {
+    if (cairn_wfmap_has(shard->dirty, id))
+        return;
+    if (shard->dq_len == shard->dq_cap && shard->dq_head) {
+        memmove(shard->dq, shard->dq + shard->dq_head,
+                dirty_count(shard) * sizeof(dirty_t));
+        shard->dq_len -= shard->dq_head;
+        shard->dq_head = 0;
+    }
+    if (shard->dq_len == shard->dq_cap) {
+        shard->dq_cap = shard->dq_cap ? shard->dq_cap * 2 : 256;
+        shard->dq = xrealloc(shard->dq, shard->dq_cap * sizeof(dirty_t));
+    }
+    dirty_t *d = &shard->dq[shard->dq_len++];
+    if (!(d->id = strdup(id)) || cairn_wfmap_put(shard->dirty, id, NULL))
+        abort();
+    d->offset = offset;
+    d->ms = cairn_mono_ms();
+}
+
+/* 1 if the oldest changed workflow has waited state.snapshot.interval.ms. */
+static int snapshot_due(const cairn_shard_t *shard) {
+    return dirty_count(shard) &&
+           shard->dq[shard->dq_head].ms + shard->snap_every <= cairn_mono_ms();
+}
+
 /*
  * The group's committed offset of events[p] and its checkpoint (the offset
  * itself when the metadata has none: snapshots were then written with every
@@ -288,22 +345,26 @@ static int load(cairn_shard_t *shard) {
                   errstr);
         return -1;
     }
-    if ((map = cairn_wfmap_new()))
+    cairn_wfmap_t *asof = cairn_wfmap_new_borrowed();
+    if ((map = cairn_wfmap_new()) && asof)
         err = cairn_restore_state(r, node->t_state, shard->partition, map,
-                                  &records, deadline, errstr, sizeof(errstr));
+                                  asof, &records, deadline, errstr,
+                                  sizeof(errstr));
     if (!err) {
         cairn_wfmap_destroy(shard->wfs);
         shard->wfs = map;
         map = NULL;
-        cairn_wfmap_clear(shard->dirty);
+        dirty_clear(shard);
         t1 = cairn_mono_ms();
         if (ckpt >= 0 && ckpt < off) {
             shard->replaying = 1;
             shard->replay_failed = 0;
+            shard->asof = asof;
             err = cairn_restore_range(r, node->t_events, shard->partition,
                                       ckpt, off, replay_one, shard, &replayed,
                                       deadline, errstr, sizeof(errstr));
             shard->replaying = 0;
+            shard->asof = NULL;
             if (!err && shard->replay_failed)
                 err = cairn__seterr(errstr, sizeof(errstr), CAIRN_ERR_NOMEM,
                                     "out of memory replaying inputs");
@@ -311,6 +372,7 @@ static int load(cairn_shard_t *shard) {
     }
     cairn_reader_destroy(r);
     cairn_wfmap_destroy(map);
+    cairn_wfmap_destroy(asof);
     if (err) {
         cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "restore: %s",
                   err == CAIRN_ERR_NOMEM && !*errstr ? "out of memory"
@@ -319,7 +381,6 @@ static int load(cairn_shard_t *shard) {
     }
     shard->next_offset = off;
     shard->ckpt = ckpt;
-    shard->next_snap_ms = cairn_mono_ms() + shard->snap_every;
     shard->state_clean = 1;
     int64_t ms = cairn_mono_ms() - t0;
     cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(shard->wfs));
@@ -402,10 +463,8 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
 }
 
 static void touch(cairn_shard_t *shard, const char *id,
-                  cairn_wf_status_t prev) {
-    if (!cairn_wfmap_has(shard->dirty, id) &&
-        cairn_wfmap_put(shard->dirty, id, NULL))
-        abort();
+                  cairn_wf_status_t prev, int64_t offset) {
+    dirty_add(shard, id, offset);
     if (shard->replaying || cairn_wfmap_has(shard->touched_set, id))
         return;
     if (shard->ntouched == shard->touchedcap) {
@@ -558,6 +617,15 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
                                                &ev, errstr, sizeof(errstr));
     if (err && shard->replaying)
         return; /* sent to the DLQ when it was first applied */
+    /* Replaying: the workflow's state record already includes this input
+     * (it was written, or evicted, after it). */
+    if (!err && shard->replaying && shard->asof) {
+        uintptr_t a = (uintptr_t)cairn_wfmap_get(shard->asof, ev.workflow_id);
+        if (a && m->offset < (int64_t)(a - 1)) {
+            cairn_event_clear(&ev);
+            return;
+        }
+    }
     if (err) {
         char reason[600];
         snprintf(reason, sizeof(reason), "%s: %s", cairn_err2name(err),
@@ -623,7 +691,7 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     if (wf != before && wf && cairn_wfmap_swap(shard->wfs, ev.workflow_id, wf))
         abort();
     if (shard->out.state_changed && wf)
-        touch(shard, ev.workflow_id, prev);
+        touch(shard, ev.workflow_id, prev, m->offset);
     /* Replaying: these outputs were committed when the input first ran. */
     for (size_t i = 0; !shard->replaying && i < shard->out.n; i++)
         route(shard, &shard->out.v[i], failed);
@@ -631,33 +699,46 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     cairn_event_clear(&ev);
 }
 
-/* A snapshot batch: the state of every workflow changed since the last. */
-static void produce_states(cairn_shard_t *shard, int *failed) {
-    size_t pos = 0;
-    const char *id;
-    while ((id = cairn_wfmap_next_id(shard->dirty, &pos))) {
-        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, id);
-        if (!wf)
-            continue;
-        size_t len;
-        char *data = cairn_wf_encode(wf, &len);
-        if (!data)
-            abort();
-        cairn_event_t st = {0};
-        st.type = CAIRN_EV_WORKFLOW_STATE;
-        st.workflow_id = (char *)id;
-        st.time_ms = cairn_wf_updated_ms(wf);
-        st.seq = cairn_wf_seq(wf);
-        st.workflow_type = (char *)cairn_wf_type(wf);
-        st.version = cairn_wf_version(wf);
-        st.status = (char *)cairn_wf_status_name(cairn_wf_status(wf));
-        st.fsm_state = (char *)cairn_wf_fsm_state(wf);
-        st.started_ms = cairn_wf_started_ms(wf);
-        st.data = data;
-        produce_retry(shard, shard->node->t_state, shard->partition, &st, NULL,
-                      NULL, failed);
-        free(data);
+/*
+ * Writes the state of the changed workflows that have waited
+ * state.snapshot.interval.ms (all of them if force), oldest first, each
+ * with its asof header (upto: this batch's end). *n counts them.
+ */
+static void produce_states(cairn_shard_t *shard, int force, int64_t upto,
+                           size_t *n, int *failed) {
+    char asof[32];
+    snprintf(asof, sizeof(asof), "%lld", (long long)upto);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, HDR_ASOF, -1, asof, -1);
+    while (dirty_count(shard) &&
+           (force || shard->snap_every == 0 || snapshot_due(shard))) {
+        dirty_t *d = &shard->dq[shard->dq_head++];
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, d->id);
+        if (wf) {
+            size_t len;
+            char *data = cairn_wf_encode(wf, &len);
+            if (!data)
+                abort();
+            cairn_event_t st = {0};
+            st.type = CAIRN_EV_WORKFLOW_STATE;
+            st.workflow_id = d->id;
+            st.time_ms = cairn_wf_updated_ms(wf);
+            st.seq = cairn_wf_seq(wf);
+            st.workflow_type = (char *)cairn_wf_type(wf);
+            st.version = cairn_wf_version(wf);
+            st.status = (char *)cairn_wf_status_name(cairn_wf_status(wf));
+            st.fsm_state = (char *)cairn_wf_fsm_state(wf);
+            st.started_ms = cairn_wf_started_ms(wf);
+            st.data = data;
+            produce_retry(shard, shard->node->t_state, shard->partition, &st,
+                          h, NULL, failed);
+            free(data);
+            (*n)++;
+        }
+        cairn_wfmap_del(shard->dirty, d->id);
+        free(d->id);
     }
+    rd_kafka_headers_destroy(h);
 }
 
 /* After a commit: timers, visibility and history offsets into Redis. */
@@ -709,13 +790,12 @@ static void index_batch(cairn_shard_t *shard) {
  * since a workflow closed, the batch writes a tombstone for it to the state
  * topic (compaction then drops it, so a restore reads live workflows only)
  * and, after the commit, forgets it. A sweep looks at most once a minute
- * and evicts at most EVICT_MAX workflows per batch. Only snapshot batches
- * sweep, and never a workflow changed since the last snapshot: a replay
- * from the new checkpoint then starts from the same workflows as the live
- * map.
+ * and evicts at most EVICT_MAX workflows per batch, never one changed since
+ * its last snapshot. The tombstone carries the asof header like a state
+ * record, so that a replay skips the workflow's inputs before it.
  */
 #define EVICT_MAX 1000
-static void evict_closed(cairn_shard_t *shard, int *failed) {
+static void evict_closed(cairn_shard_t *shard, int64_t upto, int *failed) {
     int64_t now = cairn_mono_ms();
     if (now < shard->next_sweep_ms)
         return;
@@ -729,7 +809,8 @@ static void evict_closed(cairn_shard_t *shard, int *failed) {
     while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
         if (cairn_wf_status(wf) == CAIRN_WF_RUNNING ||
             cairn_wf_updated_ms(wf) > cutoff ||
-            cairn_wfmap_has(shard->dirty, id))
+            cairn_wfmap_has(shard->dirty, id) ||
+            cairn_wfmap_has(shard->touched_set, id))
             continue;
         if (shard->nevict == EVICT_MAX) {
             shard->next_sweep_ms = now + 1000; /* more to do soon */
@@ -744,10 +825,13 @@ static void evict_closed(cairn_shard_t *shard, int *failed) {
             abort();
         shard->nevict++;
         rd_kafka_resp_err_t err;
+        char asof[32];
+        int alen = snprintf(asof, sizeof(asof), "%lld", (long long)upto);
         while ((err = rd_kafka_producev(
                     shard->producer, RD_KAFKA_V_TOPIC(shard->node->t_state),
                     RD_KAFKA_V_PARTITION(shard->partition),
                     RD_KAFKA_V_KEY(id, strlen(id)), RD_KAFKA_V_VALUE(NULL, 0),
+                    RD_KAFKA_V_HEADER(HDR_ASOF, asof, (ssize_t)alen),
                     RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(shard->producer, 50);
         if (err) {
@@ -843,11 +927,10 @@ static void count_batch(cairn_shard_t *shard, double commit_s) {
 }
 
 /*
- * One transaction: the batch's inputs, and a snapshot of every changed
- * workflow if one is due (always when snapshot is set, which also commits
- * a snapshot with no inputs).
+ * One transaction: the batch's inputs and the snapshots that are due; with
+ * force, a snapshot of every changed workflow (also with no inputs).
  */
-static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
+static txn_result_t run_batch(cairn_shard_t *shard, int force) {
     cairn_node_t *node = shard->node;
     rd_kafka_error_t *e;
     int failed = 0;
@@ -864,18 +947,11 @@ static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
         rd_kafka_message_t *m = shard->batch[i];
         if (shard->next_offset >= 0 && m->offset < shard->next_offset)
             continue; /* already committed (a re-delivery) */
-        /* Nothing committed yet: the state topic is complete up to the
-         * first input this shard ever applies. */
-        if (shard->ckpt < 0)
-            shard->ckpt = m->offset;
         apply_one(shard, m, &failed);
         last = m->offset;
     }
     int64_t upto = last >= 0 ? last + 1 : shard->next_offset;
-    snapshot = snapshot || shard->snap_every == 0 ||
-               cairn_mono_ms() >= shard->next_snap_ms;
-    if (last < 0 && !(snapshot && upto >= 0 &&
-                      cairn_wfmap_count(shard->dirty))) {
+    if (last < 0 && !(force && upto >= 0 && dirty_count(shard))) {
         /* nothing new: end the empty transaction */
         if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
             return txn_error(shard, e, "abort empty transaction");
@@ -883,11 +959,8 @@ static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
         return TXN_OK;
     }
     size_t snapshots = 0;
-    if (snapshot) {
-        snapshots = cairn_wfmap_count(shard->dirty);
-        produce_states(shard, &failed);
-        evict_closed(shard, &failed);
-    }
+    produce_states(shard, force, upto, &snapshots, &failed);
+    evict_closed(shard, upto, &failed);
 
     int stop;
     pthread_mutex_lock(&shard->mu);
@@ -900,8 +973,10 @@ static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
     }
 
     /* The checkpoint rides on the committed offset, in the same transaction
-     * as the snapshots it vouches for. */
-    int64_t ckpt = snapshot ? upto : shard->ckpt;
+     * as the snapshots it vouches for: every change below it is in the
+     * state topic. */
+    int64_t ckpt = dirty_count(shard) ? shard->dq[shard->dq_head].offset
+                                      : upto;
     char md[64];
     rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_t *tp =
@@ -932,11 +1007,7 @@ static txn_result_t run_batch(cairn_shard_t *shard, int snapshot) {
     cairn_metric_inc(node->m.snapshots, (double)snapshots);
     shard->next_offset = upto;
     shard->state_clean = 1;
-    if (snapshot) {
-        shard->ckpt = ckpt;
-        shard->next_snap_ms = cairn_mono_ms() + shard->snap_every;
-        cairn_wfmap_clear(shard->dirty);
-    }
+    shard->ckpt = ckpt;
     index_batch(shard);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->wfs, shard->evict[i]);
@@ -964,12 +1035,16 @@ static int take_batch(cairn_shard_t *shard) {
         }
         pthread_cond_timedwait(&shard->cv, &shard->mu, &ts);
     }
-    /* Wait to fill a batch only under load (the last batch held more than
-     * one record): a lone event at low load is applied at once. */
-    if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop &&
+    /* Under load (the last batch held more than one record) batches start
+     * at most every batch.max.ms: a shard whose last batch took less waits
+     * for the rest of the interval to fill this one; one whose last batch
+     * took longer (its queue filled meanwhile) does not wait at all; a
+     * lone event at low load is applied at once. */
+    int64_t now = cairn_mono_ms(), wait = shard->last_take_ms + wait_ms - now;
+    if (shard->qlen && shard->qlen < max && wait > 0 && !shard->stop &&
         shard->last_batch > 1) {
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += wait_ms * 1000000L;
+        ts.tv_nsec += wait * 1000000L;
         while (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -977,7 +1052,9 @@ static int take_batch(cairn_shard_t *shard) {
         while (shard->qlen < max && !shard->stop &&
                pthread_cond_timedwait(&shard->cv, &shard->mu, &ts) == 0)
             ;
+        now = cairn_mono_ms();
     }
+    shard->last_take_ms = now;
     if (shard->batchcap < max) {
         shard->batchcap = max;
         shard->batch = xrealloc(shard->batch, max * sizeof(*shard->batch));
@@ -1064,9 +1141,8 @@ static void *run(void *arg) {
         /* Idle, or released with nothing left to apply: a snapshot batch
          * if workflows changed since the last (so that the next owner, or
          * a reload, has little or nothing to replay). */
-        int snap = cairn_wfmap_count(shard->dirty) &&
-                   (stop == 1 || (!shard->nbatch &&
-                                  cairn_mono_ms() >= shard->next_snap_ms));
+        int snap = dirty_count(shard) &&
+                   (stop == 1 || (!shard->nbatch && snapshot_due(shard)));
         if (stop == 1 && !shard->nbatch && !snap)
             break;
         /* Redis back after an outage, or the periodic drift repair (Redis
@@ -1080,7 +1156,7 @@ static void *run(void *arg) {
         if (!shard->nbatch && !snap)
             continue;
         txn_result_t r;
-        while ((r = run_batch(shard, snap)) == TXN_ABORTED) {
+        while ((r = run_batch(shard, snap || stop == 1)) == TXN_ABORTED) {
             cairn_metric_inc(shard->node->m.aborts, 1);
             clear_batch_outputs(shard);
             if (stopping(shard) == 2) {
@@ -1218,7 +1294,9 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     shard->wfs = NULL;
     report_live(shard);
     cairn_wfmap_destroy(shard->touched_set);
+    dirty_clear(shard);
     cairn_wfmap_destroy(shard->dirty);
+    free(shard->dq);
     cairn_index_destroy(shard->ix);
     cairn_outputs_free(&shard->out);
     free(shard->hist);
