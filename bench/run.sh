@@ -21,8 +21,8 @@
 # One bench at a time: if another bench cluster is up, waits for it (polls
 # every 30 s, gives up after 10 min). Always tears down what it started.
 #
-# Knobs (environment): CAIRN_BENCH_PARTITIONS (4), CAIRN_BENCH_SECONDS (15,
-# window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 1024 2048", the sweep),
+# Knobs (environment): CAIRN_BENCH_PARTITIONS (2), CAIRN_BENCH_SECONDS (15,
+# window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 512 768 1024 2048"),
 # CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
 # CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
 # CAIRN_BENCH_METRICS_PORT (49500, cairnd's /metrics, read after each run),
@@ -33,9 +33,9 @@ set -euo pipefail
 
 BIN=$CAIRN_ROOT/build/bin
 OUT=$CAIRN_ROOT/build/bench
-P=${CAIRN_BENCH_PARTITIONS:-4}
+P=${CAIRN_BENCH_PARTITIONS:-2}
 SECS=${CAIRN_BENCH_SECONDS:-15}
-SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 1024 2048"}
+SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 512 768 1024 2048"}
 IDLE=${CAIRN_BENCH_IDLE:-50000}
 TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
 KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-49092}

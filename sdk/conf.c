@@ -63,11 +63,9 @@ static const prop_t props[] = {
     {"batch.max.events", T_INT, "1000", 1, 100000, D,
      "Most input events one shard applies in one Kafka transaction."},
     {"batch.max.ms", T_INT, "5", 0, 10000, D,
-     "Under load, the shortest interval between the starts of a shard's "
-     "batches: a shard whose last batch took less waits for the rest to "
-     "fill the next one (fewer, larger transactions); one whose last "
-     "batch took longer starts at once. A lone event at low load never "
-     "waits."},
+     "Longest a shard waits to fill a batch once it has one event, when "
+     "its previous batch held more than one (a lone event at low load is "
+     "applied at once)."},
     {"transaction.timeout.ms", T_INT, "30000", 1000, 900000, D,
      "Kafka transaction timeout of the shard producers."},
     {"history.max.events", T_INT, "10000", 10, 10000000, D,

@@ -20,7 +20,15 @@
 
 struct cairn_reader_s {
     rd_kafka_t *rk;
+    int (*cancel)(void *arg);
+    void *cancel_arg;
 };
+
+void cairn_reader_set_cancel(cairn_reader_t *r, int (*cancel)(void *arg),
+                             void *arg) {
+    r->cancel = cancel;
+    r->cancel_arg = arg;
+}
 
 cairn_reader_t *cairn_reader_new(const cairn_conf_t *conf, int partition,
                                  char *errstr, size_t errstr_size) {
@@ -40,7 +48,9 @@ cairn_reader_t *cairn_reader_new(const cairn_conf_t *conf, int partition,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "fetch.wait.max.ms", "50", errstr,
                              errstr_size) ||
-        cairn_kafka_conf_set(kc, "auto.offset.reset", "earliest", errstr,
+        /* An offset out of range is an error, never a silent jump: inputs
+         * between the checkpoint and the log start would be missing. */
+        cairn_kafka_conf_set(kc, "auto.offset.reset", "error", errstr,
                              errstr_size)) {
         rd_kafka_conf_destroy(kc);
         return NULL;
@@ -48,10 +58,9 @@ cairn_reader_t *cairn_reader_new(const cairn_conf_t *conf, int partition,
     cairn_reader_t *r = calloc(1, sizeof(*r));
     if (!r || !(r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr,
                                      errstr_size))) {
-        if (r)
-            rd_kafka_conf_destroy(kc);
-        else
+        if (!r)
             snprintf(errstr, errstr_size, "out of memory");
+        rd_kafka_conf_destroy(kc);
         free(r);
         return NULL;
     }
@@ -83,6 +92,11 @@ cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
                              rd_kafka_err2str(rerr));
     cairn_err_t ret = CAIRN_ERR_OK;
     for (;;) {
+        if (r->cancel && r->cancel(r->cancel_arg)) {
+            ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
+                                "restore %s[%d] cancelled", topic, partition);
+            break;
+        }
         if (cairn_mono_ms() > deadline_ms) {
             ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_TIMEOUT,
                                 "restore %s[%d] did not reach offset %lld "
@@ -100,7 +114,15 @@ cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
             done = 0;
         else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             done = m->offset >= to;
-        else if (m->err)
+        else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                 m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+            ret = cairn__seterr(errstr, errstr_size, CAIRN_ERR_KAFKA,
+                                "restore %s[%d] from offset %lld: %s", topic,
+                                partition, (long long)from,
+                                rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            break;
+        } else if (m->err)
             cairn_log(CAIRN_LOG_WARN, partition, NULL, "restore: %s",
                       rd_kafka_message_errstr(m));
         else if (m->offset < to) {
@@ -120,6 +142,7 @@ cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
 
 typedef struct {
     cairn_wfmap_t *map, *asof;
+    int oom;
 } loading_t;
 
 /* The cairn.asof header of a state record or tombstone, or -1. */
@@ -138,25 +161,28 @@ static int64_t asof_of(rd_kafka_message_t *m) {
     return *end || a < 0 ? -1 : a;
 }
 
+/* Records the asof of the record just applied for id (none: forget it). */
+static void note_asof(loading_t *ld, rd_kafka_message_t *m, const char *id) {
+    int64_t a = asof_of(m);
+    if (a < 0)
+        cairn_wfmap_del(ld->asof, id);
+    else if (cairn_wfmap_put(ld->asof, id, (cairn_wf_t *)(uintptr_t)(a + 1)))
+        ld->oom = 1;
+}
+
 static void apply_state(rd_kafka_message_t *m, void *arg) {
     loading_t *ld = arg;
     cairn_wfmap_t *map = ld->map;
     int partition = m->partition;
     char errstr[512], id[1024];
     cairn_event_t ev;
-    if (m->key && m->key_len < sizeof(id)) {
-        int64_t a = asof_of(m);
-        memcpy(id, m->key, m->key_len);
-        id[m->key_len] = '\0';
-        if (a >= 0 ? cairn_wfmap_put(ld->asof, id,
-                                     (cairn_wf_t *)(uintptr_t)(a + 1))
-                   : (cairn_wfmap_del(ld->asof, id), 0))
-            cairn_log(CAIRN_LOG_ERROR, partition, id,
-                      "out of memory restoring state");
-    }
     if (!m->payload) { /* tombstone: the workflow was evicted */
-        if (m->key && m->key_len < sizeof(id))
+        if (m->key && m->key_len < sizeof(id)) {
+            memcpy(id, m->key, m->key_len);
+            id[m->key_len] = '\0';
             cairn_wfmap_del(map, id);
+            note_asof(ld, m, id);
+        }
         return;
     }
     /* cairn_wf_decode() parses and checks the snapshot: parse it once. */
@@ -177,8 +203,9 @@ static void apply_state(rd_kafka_message_t *m, void *arg) {
                                                      : errstr);
     } else if (cairn_wfmap_put(map, ev.workflow_id, wf)) {
         cairn_wf_destroy(wf);
-        cairn_log(CAIRN_LOG_ERROR, partition, ev.workflow_id,
-                  "out of memory restoring state");
+        ld->oom = 1;
+    } else {
+        note_asof(ld, m, ev.workflow_id);
     }
     cairn_event_clear(&ev);
 }
@@ -188,7 +215,7 @@ cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 cairn_wfmap_t *asof, long *records,
                                 int64_t deadline_ms, char *errstr,
                                 size_t errstr_size) {
-    loading_t ld = {map, asof};
+    loading_t ld = {map, asof, 0};
     int64_t lo = 0, hi = 0;
     int64_t left = deadline_ms - cairn_mono_ms();
     *records = 0;
@@ -200,7 +227,13 @@ cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                              partition, rd_kafka_err2str(rerr));
     if (hi <= lo)
         return CAIRN_ERR_OK; /* empty */
-    return cairn_restore_range(r, topic, partition, RD_KAFKA_OFFSET_BEGINNING,
-                               hi, apply_state, &ld, records, deadline_ms,
-                               errstr, errstr_size);
+    cairn_err_t err = cairn_restore_range(r, topic, partition,
+                                          RD_KAFKA_OFFSET_BEGINNING, hi,
+                                          apply_state, &ld, records,
+                                          deadline_ms, errstr, errstr_size);
+    if (!err && ld.oom)
+        err = cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
+                            "restore %s[%d]: out of memory", topic,
+                            partition);
+    return err;
 }

@@ -30,6 +30,9 @@ typedef struct cairn_reader_s cairn_reader_t;
 cairn_reader_t *cairn_reader_new(const cairn_conf_t *conf, int partition,
                                  char *errstr, size_t errstr_size);
 void cairn_reader_destroy(cairn_reader_t *r);
+/* Reads below give up (CAIRN_ERR_TIMEOUT) as soon as cancel(arg) is true. */
+void cairn_reader_set_cancel(cairn_reader_t *r, int (*cancel)(void *arg),
+                             void *arg);
 
 /*
  * Loads the state partition's records into map (existing entries are

@@ -101,7 +101,6 @@ struct cairn_shard_s {
     uint32_t batch_gen; /* tags delivery reports with their attempt */
     long live_reported; /* this shard's share of the node's live gauge */
     size_t last_batch;  /* records in the previous batch */
-    int64_t last_take_ms; /* when the previous batch was taken (mono) */
     uint64_t steps;      /* engine steps run, for sampling */
     int64_t check_every; /* determinism.check.every */
 
@@ -113,6 +112,7 @@ struct cairn_shard_s {
     cairn_wfmap_t *asof;  /* load(): id -> 1 + asof of its state record */
     int replaying;        /* load(): re-applying inputs, outputs discarded */
     int replay_failed;    /* a replayed step ran out of memory */
+    int force_snapshot;   /* this batch must write every changed workflow */
 };
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
@@ -294,15 +294,25 @@ static int committed(cairn_shard_t *shard, int64_t *off, int64_t *ckpt) {
         size_t plen = strlen(CKPT_PREFIX);
         char buf[32];
         *off = *ckpt = tp->offset;
-        if (tp->metadata && tp->metadata_size > plen &&
-            tp->metadata_size - plen < sizeof(buf) &&
+        /* No metadata: written before snapshots were lazy, or by a tool
+         * (offsets may only be reset after a graceful stop, which writes
+         * every snapshot): the state topic is complete. A checkpoint that
+         * does not parse, or lies past the offset, is an error. */
+        if (tp->metadata && tp->metadata_size >= plen &&
             !memcmp(tp->metadata, CKPT_PREFIX, plen)) {
             char *end;
-            memcpy(buf, (const char *)tp->metadata + plen,
-                   tp->metadata_size - plen);
-            buf[tp->metadata_size - plen] = '\0';
-            long long v = strtoll(buf, &end, 10);
-            if (!*end && v >= 0 && v <= *off)
+            long long v = -1;
+            if (tp->metadata_size - plen < sizeof(buf)) {
+                memcpy(buf, (const char *)tp->metadata + plen,
+                       tp->metadata_size - plen);
+                buf[tp->metadata_size - plen] = '\0';
+                v = strtoll(buf, &end, 10);
+                if (*end || end == buf)
+                    v = -1;
+            }
+            if (v < 0 || v > *off)
+                err = RD_KAFKA_RESP_ERR__BAD_MSG;
+            else
                 *ckpt = v;
         }
     }
@@ -316,6 +326,8 @@ static int committed(cairn_shard_t *shard, int64_t *off, int64_t *ckpt) {
 
 static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
                       int *failed);
+
+static int stopping_cb(void *arg) { return stopping(arg) != 0; }
 
 static void replay_one(rd_kafka_message_t *m, void *arg) {
     cairn_shard_t *shard = arg;
@@ -345,6 +357,8 @@ static int load(cairn_shard_t *shard) {
                   errstr);
         return -1;
     }
+    /* A revocation waits for this thread: stop reading when it comes. */
+    cairn_reader_set_cancel(r, stopping_cb, shard);
     cairn_wfmap_t *asof = cairn_wfmap_new_borrowed();
     if ((map = cairn_wfmap_new()) && asof)
         err = cairn_restore_state(r, node->t_state, shard->partition, map,
@@ -615,8 +629,13 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
      * itself (docs/WORKFLOWS.md): no need for the codec to parse it too. */
     cairn_err_t err = cairn_kafka_decode_flags(m, CAIRN_CODEC_JSON_UNCHECKED,
                                                &ev, errstr, sizeof(errstr));
-    if (err && shard->replaying)
-        return; /* sent to the DLQ when it was first applied */
+    if (err && shard->replaying) {
+        /* Sent to the DLQ when it was first applied (the same build). */
+        cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+                  "replay: offset %lld skipped: %s", (long long)m->offset,
+                  errstr);
+        return;
+    }
     /* Replaying: the workflow's state record already includes this input
      * (it was written, or evicted, after it). */
     if (!err && shard->replaying && shard->asof) {
@@ -644,8 +663,19 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     if (ev.type == CAIRN_EV_START_WORKFLOW
             ? !cairn_defs_has(node->defs, ev.workflow_type, ev.version)
             : wf && !cairn_defs_has(node->defs, cairn_wf_type(wf),
-                                    cairn_wf_version(wf)))
+                                    cairn_wf_version(wf))) {
         cairn_defs_sync(node->defs, 10000);
+        /* Still missing: the engine rejects the input now, but a replay
+         * would find the definition and apply it. Snapshot everything in
+         * this transaction so that the checkpoint passes this input and
+         * it is never replayed. */
+        if (!shard->replaying &&
+            (ev.type == CAIRN_EV_START_WORKFLOW
+                 ? !cairn_defs_has(node->defs, ev.workflow_type, ev.version)
+                 : !cairn_defs_has(node->defs, cairn_wf_type(wf),
+                                   cairn_wf_version(wf))))
+            shard->force_snapshot = 1;
+    }
 
     cairn_wf_t *before = wf;
     cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
@@ -938,6 +968,7 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
 
     clear_batch_outputs(shard);
     shard->batch_gen++;
+    shard->force_snapshot = 0;
     /* The engine replaces workflows as it goes: until this batch commits
      * (or a reload), the map is ahead of the committed state. */
     shard->state_clean = 0;
@@ -949,8 +980,11 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
             continue; /* already committed (a re-delivery) */
         apply_one(shard, m, &failed);
         last = m->offset;
+        if (failed)
+            break; /* the transaction will abort: stop working on it */
     }
     int64_t upto = last >= 0 ? last + 1 : shard->next_offset;
+    force = force || shard->force_snapshot;
     if (last < 0 && !(force && upto >= 0 && dirty_count(shard))) {
         /* nothing new: end the empty transaction */
         if ((e = rd_kafka_abort_transaction(shard->producer, 30000)))
@@ -1035,16 +1069,14 @@ static int take_batch(cairn_shard_t *shard) {
         }
         pthread_cond_timedwait(&shard->cv, &shard->mu, &ts);
     }
-    /* Under load (the last batch held more than one record) batches start
-     * at most every batch.max.ms: a shard whose last batch took less waits
-     * for the rest of the interval to fill this one; one whose last batch
-     * took longer (its queue filled meanwhile) does not wait at all; a
-     * lone event at low load is applied at once. */
-    int64_t now = cairn_mono_ms(), wait = shard->last_take_ms + wait_ms - now;
-    if (shard->qlen && shard->qlen < max && wait > 0 && !shard->stop &&
+    /* Wait to fill a batch only under load (the last batch held more than
+     * one record): a lone event at low load is applied at once. A fixed
+     * wait after every batch measured better tails than a shortest
+     * interval between batch starts (docs/BENCHMARKS.md). */
+    if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop &&
         shard->last_batch > 1) {
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += wait * 1000000L;
+        ts.tv_nsec += wait_ms * 1000000L;
         while (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;
@@ -1052,9 +1084,7 @@ static int take_batch(cairn_shard_t *shard) {
         while (shard->qlen < max && !shard->stop &&
                pthread_cond_timedwait(&shard->cv, &shard->mu, &ts) == 0)
             ;
-        now = cairn_mono_ms();
     }
-    shard->last_take_ms = now;
     if (shard->batchcap < max) {
         shard->batchcap = max;
         shard->batch = xrealloc(shard->batch, max * sizeof(*shard->batch));
@@ -1163,10 +1193,18 @@ static void *run(void *arg) {
                 r = TXN_FATAL;
                 break;
             }
-            /* The engine mutated workflows in place: reload them. */
+            /* The engine mutated workflows in place: reload them. A
+             * shard stopped before a reload succeeded must not run the
+             * batch again on the half-applied map: it gives up the shard
+             * (state_clean stays 0, so it is never kept either). */
             int64_t backoff = 200;
-            while (load(shard) && !stopping(shard))
+            int loaded;
+            while (!(loaded = !load(shard)) && !stopping(shard))
                 backoff_sleep(&backoff);
+            if (!loaded) {
+                r = TXN_FATAL;
+                break;
+            }
         }
         clear_batch_outputs(shard);
         free_batch(shard);
