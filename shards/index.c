@@ -204,6 +204,9 @@ void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
 }
 
 int cairn_index_flush(cairn_index_t *ix) {
+    /* -1 only for this flush: while the index is dirty (a repair owed)
+     * but connected again, the commands do reach Redis, and a repair in
+     * progress must see its own flushes succeed. */
     if (!ix->rc)
         return ix->dirty ? -1 : 0;
     while (ix->queued > 0) {
@@ -218,7 +221,7 @@ int cairn_index_flush(cairn_index_t *ix) {
         freeReplyObject(r);
         ix->queued--;
     }
-    return ix->dirty ? -1 : 0;
+    return 0;
 }
 
 int cairn_index_dirty(const cairn_index_t *ix) { return ix->dirty; }

@@ -45,7 +45,8 @@ void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
 
 /*
  * Sends what was queued. Returns 0, or -1 if Redis is unreachable (the index
- * is then dirty and cairn_index_dirty() returns 1 until a repair).
+ * is then dirty and cairn_index_dirty() returns 1 until a repair; a flush
+ * after reconnecting returns 0 although the index is still dirty).
  */
 int cairn_index_flush(cairn_index_t *ix);
 int cairn_index_dirty(const cairn_index_t *ix);

@@ -201,13 +201,25 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
  * them (full: after taking the shard, or when Redis is back after an
  * outage), or only the running ones (the periodic drift repair, which must
  * stay cheap however many closed workflows are retained; describe falls
- * back to the state topic for a closed one Redis lost).
+ * back to the state topic for a closed one Redis lost). Visits at most
+ * budget workflows from *pos on and returns 1 once it reached the end: the
+ * periodic repair runs a slice between batches instead of stalling the
+ * shard for a pass over every waiting workflow (a map that grows in
+ * between may be walked slightly out of order; the next pass catches up).
  */
-static void repair_index(cairn_shard_t *shard, int full) {
-    size_t pos = 0, n = 0;
+#define REPAIR_SLICE 2000
+static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
+                        size_t budget) {
+    size_t n = 0, visited = 0;
     const char *id;
     cairn_wf_t *wf;
-    while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
+    int done = 0;
+    while (visited < budget) {
+        if (!(wf = cairn_wfmap_next(shard->wfs, pos, &id))) {
+            done = 1;
+            break;
+        }
+        visited++;
         int running = cairn_wf_status(wf) == CAIRN_WF_RUNNING;
         if (!running && !full)
             continue;
@@ -221,10 +233,16 @@ static void repair_index(cairn_shard_t *shard, int full) {
             }
         }
         if (++n % 500 == 0 && cairn_index_flush(shard->ix))
-            return;
+            return 1; /* Redis is gone: the full repair on its return */
     }
-    if (!cairn_index_flush(shard->ix) && full)
+    if (!cairn_index_flush(shard->ix) && full && done)
         cairn_index_set_clean(shard->ix);
+    return done;
+}
+
+static void repair_all(cairn_shard_t *shard) {
+    size_t pos = 0;
+    repair_index(shard, 1, &pos, SIZE_MAX);
 }
 
 /* ---- changed workflows, oldest first ------------------------------------- */
@@ -1148,7 +1166,7 @@ static int take_ownership(cairn_shard_t *shard) {
                       cairn_wfmap_count(shard->wfs));
             return 0;
         } else if (load(shard) == 0) {
-            repair_index(shard, 1);
+            repair_all(shard);
             return 0;
         }
         backoff_sleep(&backoff);
@@ -1164,6 +1182,8 @@ static void *run(void *arg) {
         return NULL;
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard owned");
     int64_t next_repair = cairn_mono_ms() + repair_every;
+    size_t repair_pos = 0;
+    int repairing = 0;
     for (;;) {
         int stop = take_batch(shard);
         if (stop == 2)
@@ -1178,10 +1198,13 @@ static void *run(void *arg) {
         /* Redis back after an outage, or the periodic drift repair (Redis
          * may have lost data without the connection dropping). */
         if (cairn_index_should_retry(shard->ix)) {
-            repair_index(shard, 1);
-        } else if (cairn_mono_ms() >= next_repair) {
-            repair_index(shard, 0);
-            next_repair = cairn_mono_ms() + repair_every;
+            repair_all(shard);
+        } else if (repairing || cairn_mono_ms() >= next_repair) {
+            if (!repairing)
+                repair_pos = 0;
+            repairing = !repair_index(shard, 0, &repair_pos, REPAIR_SLICE);
+            if (!repairing)
+                next_repair = cairn_mono_ms() + repair_every;
         }
         if (!shard->nbatch && !snap)
             continue;
