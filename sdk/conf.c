@@ -79,12 +79,13 @@ static const prop_t props[] = {
      "the state topic, and compaction removes its snapshot (its history "
      "stays)."},
     {"state.snapshot.interval.ms", T_INT, "1000", 0, 3600000, D,
-     "How often a shard writes the state of the workflows changed since "
-     "its last snapshot (one record each, in the transaction of a batch). "
-     "Between snapshots the committed offset carries the checkpoint, and a "
-     "takeover or reload replays the inputs since it: larger values write "
-     "less and replay more. 0 = a snapshot of every changed workflow in "
-     "every batch."},
+     "How long a changed workflow waits before its shard writes its state "
+     "to the state topic (one record, in the transaction of a later batch; "
+     "a workflow changed many times in the interval is written once). The "
+     "committed offset carries the checkpoint, and a takeover or reload "
+     "replays the inputs since it: larger values write less and replay "
+     "more. A shard writes everything when idle or released. 0 = every "
+     "changed workflow in every batch."},
     {"determinism.check.every", T_INT, "100", 0, 1000000000, D,
      "One engine step in this many runs twice, on a copy of the state, and "
      "the two results are compared byte for byte "
