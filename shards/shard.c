@@ -8,8 +8,8 @@
  *
  * Transaction loop, per batch:
  *   begin -> for each record: decode (bad -> DLQ) -> engine step -> produce
- *   its outputs -> [snapshot batch: WorkflowState of every workflow changed
- *   since the last snapshot batch] -> offsets (+ checkpoint metadata) ->
+ *   its outputs -> WorkflowState of the changed workflows whose snapshot
+ *   is due (below) -> offsets (+ checkpoint metadata) ->
  *   commit. On an abortable error the transaction is aborted, the workflows
  *   are reloaded (the engine changed them in place) and the batch is applied
  *   again. On a fatal error (fenced: a newer owner ran init_transactions)
