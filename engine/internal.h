@@ -1,6 +1,7 @@
 /*
  * internal.h — the engine's private types, shared by def.c, expr.c, wf.c,
- * registry.c and step.c. Nothing outside engine/ includes this file.
+ * registry.c and step.c. Outside engine/ only the SDK's builder (compiled
+ * definitions) and codec (cairn__utf8_seq) include this file.
  *
  * A compiled definition (cairn_def_t) is immutable after cairn_def_from_json()
  * returns; every pointer inside it is owned by it. A workflow (cairn_wf_t) is
@@ -99,6 +100,13 @@ char *cairn__json_dump(const json_t *v, size_t *lenp);
  * cairn__json_dump() returns NULL too.
  */
 char *cairn__json_dump_fast(const json_t *v, size_t *lenp, int *unsupported);
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (n bytes left, p[0] >=
+ * 0x80), or 0: no overlong forms, surrogates or code points past U+10FFFF
+ * (jansson's rules; the codec checks Avro strings with them too).
+ */
+size_t cairn__utf8_seq(const unsigned char *p, size_t n);
 
 /* ---- definitions (def.c) ------------------------------------------------ */
 

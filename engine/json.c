@@ -328,11 +328,8 @@ static inline int put(dump_t *d, const void *p, size_t n) {
 static const unsigned char byte_class[256] = {
     [0x00 ... 0x1F] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xFF] = 2};
 
-/*
- * Length of the UTF-8 sequence at p (n bytes left, p[0] >= 0x80) if jansson
- * accepts it (utf8_check_first() and utf8_check_full()), else 0.
- */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
+/* jansson's utf8_check_first() and utf8_check_full(), in one. */
+size_t cairn__utf8_seq(const unsigned char *p, size_t n) {
     unsigned char u = p[0];
     size_t len;
     uint32_t v;
@@ -374,7 +371,7 @@ static int put_string(dump_t *d, const char *s, size_t len) {
                 p++;
             if (p == end || byte_class[*p] == 1)
                 break;
-            size_t k = utf8_seq(p, (size_t)(end - p));
+            size_t k = cairn__utf8_seq(p, (size_t)(end - p));
             if (!k)
                 return DUMP_JANSSON;
             p += k;

@@ -29,6 +29,7 @@
  * OPT numbers are absent exactly when zero, OPT strings when NULL.
  */
 #include "codec.h"
+#include "internal.h"
 
 #include <avro.h>
 #include <inttypes.h>
@@ -285,29 +286,8 @@ const char *cairn_codec_schema_json(cairn_event_type_t type) {
 static size_t utf8_invalid_at(const uint8_t *s, size_t n) {
     size_t i = 0;
     while (i < n) {
-        uint8_t c = s[i];
-        size_t len;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2, cp = c & 0x1f, min = 0x80;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3, cp = c & 0x0f, min = 0x800;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return i;
-        if (n - i < len)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        size_t len = s[i] < 0x80 ? 1 : cairn__utf8_seq(s + i, n - i);
+        if (!len)
             return i;
         i += len;
     }

@@ -5,8 +5,10 @@
 FUZZ_CC            ?= clang
 CAIRN_FUZZ_SECONDS ?= 30
 FUZZ_DIR           := $(BUILD)/fuzz
-FUZZ_CODEC_SRCS    := engine/event.c engine/err.c sdk/codec.c $(BUILD)/gen/schemas.c
-FUZZ_DEPS          := $(FUZZ_CODEC_SRCS) engine/event.h engine/err.h sdk/codec.h
+FUZZ_CODEC_SRCS    := engine/event.c engine/err.c engine/json.c sdk/codec.c \
+                      $(BUILD)/gen/schemas.c
+FUZZ_DEPS          := $(FUZZ_CODEC_SRCS) engine/event.h engine/err.h \
+                      engine/internal.h sdk/codec.h
 FUZZ_CFLAGS        := -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -Iengine -Isdk \
                       $(shell pkg-config --cflags avro-c jansson)
 FUZZ_LIBS          := $(shell pkg-config --libs avro-c jansson) -lpthread
