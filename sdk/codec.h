@@ -23,6 +23,9 @@
 #define CAIRN_HDR_TYPE "cairn.type"
 #define CAIRN_HDR_FINGERPRINT "cairn.fingerprint"
 #define CAIRN_HDR_REASON "cairn.reason" /* on dlq records */
+/* On state records and tombstones: the input offset their state is
+ * complete to (docs/ARCHITECTURE.md, "Snapshots and replay"). */
+#define CAIRN_HDR_ASOF "cairn.asof"
 
 /* Largest encoded event accepted by decode (bytes). */
 #define CAIRN_CODEC_MAX_BYTES (4u * 1024u * 1024u)

@@ -162,8 +162,8 @@ static void register_metrics(cairn_node_t *node) {
     CTR(evicted, "cairn_workflows_evicted_total",
         "Closed workflows evicted after state.retention.closed.ms.", NULL);
     CTR(snapshots, "cairn_state_snapshots_total",
-        "WorkflowState records written to the state topic (one per changed "
-        "workflow per snapshot batch, state.snapshot.interval.ms).",
+        "WorkflowState records written to the state topic (a changed "
+        "workflow at most once per state.snapshot.interval.ms).",
         NULL);
     CTR(divergences, "cairn_replay_divergences_total",
         "Sampled steps (one in determinism.check.every) whose re-execution "

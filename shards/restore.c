@@ -145,20 +145,25 @@ typedef struct {
     int oom;
 } loading_t;
 
+int64_t cairn_offset_parse(const void *bytes, size_t n) {
+    char buf[32], *end;
+    if (!bytes || !n || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, bytes, n);
+    buf[n] = '\0';
+    long long v = strtoll(buf, &end, 10);
+    return *end || v < 0 ? -1 : v;
+}
+
 /* The cairn.asof header of a state record or tombstone, or -1. */
 static int64_t asof_of(rd_kafka_message_t *m) {
     rd_kafka_headers_t *h;
     const void *v;
     size_t n;
-    char buf[32], *end;
     if (rd_kafka_message_headers(m, &h) ||
-        rd_kafka_header_get_last(h, "cairn.asof", &v, &n) || !v ||
-        n >= sizeof(buf))
+        rd_kafka_header_get_last(h, CAIRN_HDR_ASOF, &v, &n))
         return -1;
-    memcpy(buf, v, n);
-    buf[n] = '\0';
-    long long a = strtoll(buf, &end, 10);
-    return *end || a < 0 ? -1 : a;
+    return cairn_offset_parse(v, n);
 }
 
 /* Records the asof of the record just applied for id (none: forget it). */

@@ -24,6 +24,10 @@
 #include "err.h"
 #include "wfmap.h"
 
+/* A non-negative decimal offset spelled by n bytes (header value, offset
+ * metadata), or -1 if they are anything else. */
+int64_t cairn_offset_parse(const void *bytes, size_t n);
+
 typedef struct cairn_reader_s cairn_reader_t;
 
 /* A read_committed reader for one shard's restores (no group offsets). */

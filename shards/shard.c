@@ -117,9 +117,6 @@ struct cairn_shard_s {
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
 #define CKPT_PREFIX "cairn.checkpoint="
-/* On state records and tombstones: the input offset their state is
- * complete to (the end of the batch that wrote them). */
-#define HDR_ASOF "cairn.asof"
 
 /* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
 static void report_live(cairn_shard_t *shard) {
@@ -310,7 +307,6 @@ static int committed(cairn_shard_t *shard, int64_t *off, int64_t *ckpt) {
     if (!err && l->elems[0].offset >= 0) {
         const rd_kafka_topic_partition_t *tp = &l->elems[0];
         size_t plen = strlen(CKPT_PREFIX);
-        char buf[32];
         *off = *ckpt = tp->offset;
         /* No metadata: written before snapshots were lazy, or by a tool
          * (offsets may only be reset after a graceful stop, which writes
@@ -318,16 +314,8 @@ static int committed(cairn_shard_t *shard, int64_t *off, int64_t *ckpt) {
          * does not parse, or lies past the offset, is an error. */
         if (tp->metadata && tp->metadata_size >= plen &&
             !memcmp(tp->metadata, CKPT_PREFIX, plen)) {
-            char *end;
-            long long v = -1;
-            if (tp->metadata_size - plen < sizeof(buf)) {
-                memcpy(buf, (const char *)tp->metadata + plen,
-                       tp->metadata_size - plen);
-                buf[tp->metadata_size - plen] = '\0';
-                v = strtoll(buf, &end, 10);
-                if (*end || end == buf)
-                    v = -1;
-            }
+            int64_t v = cairn_offset_parse((const char *)tp->metadata + plen,
+                                           tp->metadata_size - plen);
             if (v < 0 || v > *off)
                 err = RD_KAFKA_RESP_ERR__BAD_MSG;
             else
@@ -638,6 +626,15 @@ static void check_determinism(cairn_shard_t *shard,
     cairn_wf_destroy(shadow);
 }
 
+/* 1 if the definition ev needs (a start's, or its workflow's) is unknown. */
+static int def_missing(cairn_node_t *node, const cairn_event_t *ev,
+                       const cairn_wf_t *wf) {
+    return ev->type == CAIRN_EV_START_WORKFLOW
+               ? !cairn_defs_has(node->defs, ev->workflow_type, ev->version)
+               : wf && !cairn_defs_has(node->defs, cairn_wf_type(wf),
+                                       cairn_wf_version(wf));
+}
+
 static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
                       int *failed) {
     cairn_node_t *node = shard->node;
@@ -678,20 +675,13 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, ev.workflow_id);
     /* A definition published just before its first use may still be on its
      * way through the definitions topic: catch up before judging. */
-    if (ev.type == CAIRN_EV_START_WORKFLOW
-            ? !cairn_defs_has(node->defs, ev.workflow_type, ev.version)
-            : wf && !cairn_defs_has(node->defs, cairn_wf_type(wf),
-                                    cairn_wf_version(wf))) {
+    if (def_missing(node, &ev, wf)) {
         cairn_defs_sync(node->defs, 10000);
         /* Still missing: the engine rejects the input now, but a replay
          * would find the definition and apply it. Snapshot everything in
          * this transaction so that the checkpoint passes this input and
          * it is never replayed. */
-        if (!shard->replaying &&
-            (ev.type == CAIRN_EV_START_WORKFLOW
-                 ? !cairn_defs_has(node->defs, ev.workflow_type, ev.version)
-                 : !cairn_defs_has(node->defs, cairn_wf_type(wf),
-                                   cairn_wf_version(wf))))
+        if (!shard->replaying && def_missing(node, &ev, wf))
             shard->force_snapshot = 1;
     }
 
@@ -757,7 +747,7 @@ static void produce_states(cairn_shard_t *shard, int force, int64_t upto,
     char asof[32];
     snprintf(asof, sizeof(asof), "%lld", (long long)upto);
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-    rd_kafka_header_add(h, HDR_ASOF, -1, asof, -1);
+    rd_kafka_header_add(h, CAIRN_HDR_ASOF, -1, asof, -1);
     while (dirty_count(shard) &&
            (force || shard->snap_every == 0 || snapshot_due(shard))) {
         dirty_t *d = &shard->dq[shard->dq_head++];
@@ -851,6 +841,8 @@ static void evict_closed(cairn_shard_t *shard, int64_t upto, int *failed) {
     int64_t keep = cairn_conf_int(shard->node->conf,
                                   "state.retention.closed.ms");
     int64_t cutoff = cairn_wall_ms() - keep;
+    char asof[32];
+    int alen = snprintf(asof, sizeof(asof), "%lld", (long long)upto);
     size_t pos = 0;
     const char *id;
     cairn_wf_t *wf;
@@ -873,13 +865,11 @@ static void evict_closed(cairn_shard_t *shard, int64_t upto, int *failed) {
             abort();
         shard->nevict++;
         rd_kafka_resp_err_t err;
-        char asof[32];
-        int alen = snprintf(asof, sizeof(asof), "%lld", (long long)upto);
         while ((err = rd_kafka_producev(
                     shard->producer, RD_KAFKA_V_TOPIC(shard->node->t_state),
                     RD_KAFKA_V_PARTITION(shard->partition),
                     RD_KAFKA_V_KEY(id, strlen(id)), RD_KAFKA_V_VALUE(NULL, 0),
-                    RD_KAFKA_V_HEADER(HDR_ASOF, asof, (ssize_t)alen),
+                    RD_KAFKA_V_HEADER(CAIRN_HDR_ASOF, asof, (ssize_t)alen),
                     RD_KAFKA_V_END)) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
             rd_kafka_poll(shard->producer, 50);
         if (err) {
