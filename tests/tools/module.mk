@@ -3,7 +3,8 @@
 # builds even while other parts of libcairn do not.
 CODEC_TOOL      := $(BUILD)/tests/tools/cairn-codec-tool
 CODEC_TOOL_OBJS := $(BUILD)/obj/engine/event.o $(BUILD)/obj/engine/err.o \
-                   $(BUILD)/obj/sdk/codec.o $(BUILD)/obj/gen/schemas.o
+                   $(BUILD)/obj/engine/json.o $(BUILD)/obj/sdk/codec.o \
+                   $(BUILD)/obj/gen/schemas.o
 
 $(CODEC_TOOL): tests/tools/cairn-codec-tool.c $(CODEC_TOOL_OBJS)
 	@mkdir -p $(dir $@)
