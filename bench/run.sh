@@ -25,7 +25,8 @@
 # window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 512 768 1024 2048"),
 # CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
 # CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
-# CAIRN_BENCH_METRICS_PORT (49500, cairnd's /metrics, read after each run),
+# CAIRN_BENCH_METRICS_PORT (49500: cairnd's /metrics, read after each run;
+# the worker's is the next port; both saved as build/bench/metrics-*.txt),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run).
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
@@ -121,7 +122,13 @@ scrape() {
              /^cairn_transaction_commit_seconds_sum /{cs=$2}
              /^cairn_transaction_commit_seconds_count /{cc=$2}
              /^cairn_transactions_aborted_total /{ab=$2}
-             END {printf "%s %s %s %s %s\n", bs+0, bc+0, cs+0, cc+0, ab+0}'
+             /^cairn_shard_seconds_total\{phase="wait"\}/{pw=$2}
+             /^cairn_shard_seconds_total\{phase="apply"\}/{pa=$2}
+             /^cairn_shard_seconds_total\{phase="snapshot"\}/{ps=$2}
+             /^cairn_shard_seconds_total\{phase="commit"\}/{pc=$2}
+             /^cairn_shard_seconds_total\{phase="index"\}/{pi=$2}
+             END {printf "%s %s %s %s %s %s %s %s %s %s\n", bs+0, bc+0, cs+0, cc+0, ab+0,
+                         pw+0, pa+0, ps+0, pc+0, pi+0}'
 }
 
 # workflows C ARGS... — one run, then what cairnd saw during it.
@@ -131,11 +138,21 @@ workflows() {
     m0=$(scrape)
     bench workflows --concurrency "$c" "$@"
     m1=$(scrape)
+    # Both processes' whole /metrics after the run (cumulative), for a
+    # closer look at the histograms.
+    curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" \
+        >"$OUT/metrics-cairnd-c$c.txt" 2>/dev/null || true
+    curl -sf --max-time 5 "http://127.0.0.1:$((METRICS_PORT + 1))/metrics" \
+        >"$OUT/metrics-worker-c$c.txt" 2>/dev/null || true
     awk -v a="$m0" -v b="$m1" -v c="$c" 'BEGIN {
         split(a, x); split(b, y); n = y[2] - x[2]
         if (n > 0)
             printf "bench:   detail cairnd concurrency=%s transactions=%d events_per_transaction=%.1f commit_avg_ms=%.1f aborts=%d\n",
                 c, n, (y[1] - x[1]) / n, 1000 * (y[3] - x[3]) / (y[4] - x[4] > 0 ? y[4] - x[4] : 1), y[5] - x[5]
+        if (n > 0)
+            printf "bench:   detail cairnd concurrency=%s ms_per_transaction wait=%.1f apply=%.1f snapshot=%.1f commit=%.1f index=%.1f\n",
+                c, 1000 * (y[6] - x[6]) / n, 1000 * (y[7] - x[7]) / n, 1000 * (y[8] - x[8]) / n,
+                1000 * (y[9] - x[9]) / n, 1000 * (y[10] - x[10]) / n
     }' | tee -a "$LOG"
 }
 
@@ -179,7 +196,8 @@ t_up=$(date +%s.%N)
 off=$(log_end "$OUT/cairnd-1.log")
 start_cairnd
 CAIRN_NODE_ID=bench-timers-1 start_proc timers-1 "$BIN/cairn-timers"
-CAIRN_NODE_ID=bench-worker-1 start_proc worker-1 "$BIN/cairn-worker-demo"
+CAIRN_NODE_ID=bench-worker-1 CAIRN_METRICS_PORT=$((METRICS_PORT + 1)) \
+    start_proc worker-1 "$BIN/cairn-worker-demo"
 wait_owned "$off" 120
 "$BIN/cairn" definitions put "$CAIRN_ROOT/examples/demo/order.json" \
     "$CAIRN_ROOT/bench/idle.json" >>"$LOG" 2>&1

@@ -16,7 +16,9 @@ struct cairn_index_s {
     char host[256];
     int port, db, partition;
     redisContext *rc;
-    int queued;      /* commands appended since the last flush */
+    int queued;      /* commands appended, not yet sent */
+    int pending;     /* commands sent whose replies are not read yet */
+    int64_t wake_at; /* earliest fire time queued since the last send; 0 none */
     int dirty;       /* a flush failed: a repair is owed */
     int64_t next_try_ms;
 };
@@ -33,6 +35,7 @@ cairn_index_t *cairn_index_new(const cairn_conf_t *conf, int partition) {
 void cairn_index_destroy(cairn_index_t *ix) {
     if (!ix)
         return;
+    cairn_index_flush(ix); /* what was sent is read back before closing */
     if (ix->rc)
         redisFree(ix->rc);
     free(ix);
@@ -47,7 +50,8 @@ static void drop(cairn_index_t *ix, const char *why) {
     if (ix->rc)
         redisFree(ix->rc);
     ix->rc = NULL;
-    ix->queued = 0;
+    ix->queued = ix->pending = 0;
+    ix->wake_at = 0;
     ix->dirty = 1;
     ix->next_try_ms = cairn_mono_ms() + 1000;
 }
@@ -103,7 +107,18 @@ void cairn_index_timer_add(cairn_index_t *ix, const char *wf_id,
                              generation);
     const char *argv[] = {"ZADD", key, score, member};
     append(ix, 4, argv);
-    /* Wake the timer services: they re-plan their sleep. */
+    if (ix->rc && (!ix->wake_at || fire_at_ms < ix->wake_at))
+        ix->wake_at = fire_at_ms;
+}
+
+/* One wake-up per send for the earliest timer queued: the timer services
+ * re-plan their sleep on it (after the ZADDs before it in the pipeline). */
+static void publish_wake(cairn_index_t *ix) {
+    if (!ix->wake_at)
+        return;
+    char score[32];
+    snprintf(score, sizeof(score), "%lld", (long long)ix->wake_at);
+    ix->wake_at = 0;
     const char *pub[] = {"PUBLISH", "cairn:timers:wake", score};
     append(ix, 3, pub);
 }
@@ -203,13 +218,9 @@ void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
     }
 }
 
-int cairn_index_flush(cairn_index_t *ix) {
-    /* -1 only for this flush: while the index is dirty (a repair owed)
-     * but connected again, the commands do reach Redis, and a repair in
-     * progress must see its own flushes succeed. */
-    if (!ix->rc)
-        return ix->dirty ? -1 : 0;
-    while (ix->queued > 0) {
+/* Reads n replies (logging errors); -1 if the connection failed. */
+static int read_replies(cairn_index_t *ix, int *n) {
+    while (*n > 0) {
         redisReply *r = NULL;
         if (redisGetReply(ix->rc, (void **)&r) != REDIS_OK) {
             drop(ix, ix->rc->errstr);
@@ -219,9 +230,46 @@ int cairn_index_flush(cairn_index_t *ix) {
             cairn_log(CAIRN_LOG_WARN, ix->partition, NULL, "redis: %s",
                       r->str);
         freeReplyObject(r);
-        ix->queued--;
+        (*n)--;
     }
     return 0;
+}
+
+int cairn_index_flush(cairn_index_t *ix) {
+    /* -1 only for this flush: while the index is dirty (a repair owed)
+     * but connected again, the commands do reach Redis, and a repair in
+     * progress must see its own flushes succeed. */
+    publish_wake(ix);
+    if (!ix->rc)
+        return ix->dirty ? -1 : 0;
+    /* redisGetReply sends the whole output buffer before it reads. */
+    ix->pending += ix->queued;
+    ix->queued = 0;
+    return read_replies(ix, &ix->pending);
+}
+
+int cairn_index_send(cairn_index_t *ix) {
+    publish_wake(ix);
+    if (!ix->rc)
+        return ix->dirty ? -1 : 0;
+    /* The last batch's replies have had a whole batch to arrive. */
+    if (read_replies(ix, &ix->pending))
+        return -1;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(ix->rc, &done) != REDIS_OK) {
+            drop(ix, ix->rc->errstr);
+            return -1;
+        }
+    ix->pending = ix->queued;
+    ix->queued = 0;
+    return 0;
+}
+
+int cairn_index_poll(cairn_index_t *ix) {
+    if (!ix->rc || !ix->pending)
+        return 0;
+    return read_replies(ix, &ix->pending);
 }
 
 int cairn_index_dirty(const cairn_index_t *ix) { return ix->dirty; }

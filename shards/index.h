@@ -5,7 +5,8 @@
  *
  * Redis holds nothing that Kafka does not: every write here is idempotent
  * and can be redone from the shard's state (cairn_index_repair_*). Commands
- * are pipelined; flush sends them in one round trip. When Redis is
+ * are pipelined: flush sends them and reads the replies in one round trip,
+ * send leaves the replies to be read by the next call. When Redis is
  * unreachable the queued commands are dropped, the index is marked dirty,
  * and the shard repairs it (re-registers every pending timer and workflow)
  * once Redis answers again. The shard never stops because of Redis.
@@ -49,6 +50,22 @@ void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
  * after reconnecting returns 0 although the index is still dirty).
  */
 int cairn_index_flush(cairn_index_t *ix);
+/*
+ * Sends what was queued without waiting for Redis to answer: first reads
+ * the replies of the previous send, then writes the new commands, whose
+ * replies the next send or flush reads. Redis applies them in order either
+ * way; the shard's batch loop uses this so that Redis works while the next
+ * batch is applied. Returns like cairn_index_flush (a connection that
+ * failed after the last send is noticed here or at the next call).
+ */
+int cairn_index_send(cairn_index_t *ix);
+/*
+ * Reads the replies of the last send, if any: -1 if the connection failed
+ * since (the index is then dirty). An idle shard calls it so that a Redis
+ * that lost the last batch's writes is noticed, and repaired, without
+ * waiting for the next batch.
+ */
+int cairn_index_poll(cairn_index_t *ix);
 int cairn_index_dirty(const cairn_index_t *ix);
 /* Marks the index clean after the caller queued a full repair and flushed. */
 void cairn_index_set_clean(cairn_index_t *ix);

@@ -171,6 +171,16 @@ static void register_metrics(cairn_node_t *node) {
         "non-determinism.",
         NULL);
 #undef CTR
+    static const char *const phases[CAIRN_PHASES] = {
+        "phase=\"wait\"", "phase=\"apply\"", "phase=\"snapshot\"",
+        "phase=\"commit\"", "phase=\"index\""};
+    for (int i = 0; i < CAIRN_PHASES; i++)
+        m->phase[i] = cairn_metrics_counter(
+            mx, "cairn_shard_seconds_total",
+            "Shard threads' wall time by phase: wait (for records and to "
+            "fill a batch), apply (decode, engine, outputs), snapshot, "
+            "commit (offsets and commit_transaction), index (Redis).",
+            phases[i]);
     m->restore_s = cairn_metrics_histogram(
         mx, "cairn_restore_seconds", "Time to restore one shard.", NULL, secs,
         sizeof(secs) / sizeof(secs[0]));

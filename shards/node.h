@@ -21,7 +21,17 @@
 typedef struct cairn_shard_s cairn_shard_t;
 typedef struct cairn_defs_s cairn_defs_t;
 
-/* The node's metrics (served at metrics.port; names in docs/METRICS.md). */
+/* Where a shard thread's time goes (cairn_shard_seconds_total{phase}). */
+enum {
+    CAIRN_PH_WAIT,     /* waiting for records, and to fill a batch */
+    CAIRN_PH_APPLY,    /* decode, engine steps, producing outputs */
+    CAIRN_PH_SNAPSHOT, /* state records and eviction tombstones */
+    CAIRN_PH_COMMIT,   /* offsets to the transaction and its commit */
+    CAIRN_PH_INDEX,    /* the Redis index after the commit, and repairs */
+    CAIRN_PHASES
+};
+
+/* The node's metrics (served at metrics.port; names in docs/ARCHITECTURE.md, "Metrics and logs"). */
 typedef struct {
     cairn_metric_t *events;         /* input events applied */
     cairn_metric_t *batches;        /* transactions committed */
@@ -43,6 +53,7 @@ typedef struct {
     cairn_metric_t *evicted;        /* closed workflows evicted */
     cairn_metric_t *snapshots;      /* WorkflowState records written */
     cairn_metric_t *divergences;    /* sampled steps that re-ran differently */
+    cairn_metric_t *phase[CAIRN_PHASES]; /* shard thread seconds by phase */
     atomic_long owned;              /* shards owned now */
     atomic_long live;               /* workflows in memory now */
 } cairn_node_metrics_t;

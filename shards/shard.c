@@ -113,6 +113,7 @@ struct cairn_shard_s {
     int replaying;        /* load(): re-applying inputs, outputs discarded */
     int replay_failed;    /* a replayed step ran out of memory */
     int force_snapshot;   /* this batch must write every changed workflow */
+    int64_t lap_us;       /* start of the phase being timed (lap()) */
 };
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
@@ -123,6 +124,14 @@ static void report_live(cairn_shard_t *shard) {
     long n = shard->wfs ? (long)cairn_wfmap_count(shard->wfs) : 0;
     shard->node->m.live += n - shard->live_reported;
     shard->live_reported = n;
+}
+
+/* Ends the phase being timed: its time goes to cairn_shard_seconds_total. */
+static void lap(cairn_shard_t *shard, int phase) {
+    int64_t now = cairn_mono_us();
+    cairn_metric_inc(shard->node->m.phase[phase],
+                     (double)(now - shard->lap_us) / 1e6);
+    shard->lap_us = now;
 }
 
 static void *xrealloc(void *p, size_t n) {
@@ -819,7 +828,7 @@ static void index_batch(cairn_shard_t *shard) {
                                  shard->touched[i].result,
                                  shard->touched[i].error);
     }
-    if (cairn_index_flush(ix))
+    if (cairn_index_send(ix))
         cairn_metric_inc(shard->node->m.redis_errors, 1);
 }
 
@@ -991,6 +1000,7 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
         if (failed)
             break; /* the transaction will abort: stop working on it */
     }
+    lap(shard, CAIRN_PH_APPLY);
     int64_t upto = last >= 0 ? last + 1 : shard->next_offset;
     force = force || shard->force_snapshot;
     if (last < 0 && !(force && upto >= 0 && dirty_count(shard))) {
@@ -1003,6 +1013,7 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
     size_t snapshots = 0;
     produce_states(shard, force, upto, &snapshots, &failed);
     evict_closed(shard, upto, &failed);
+    lap(shard, CAIRN_PH_SNAPSHOT);
 
     int stop;
     pthread_mutex_lock(&shard->mu);
@@ -1046,11 +1057,13 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
         return txn_error(shard, e, "commit_transaction");
     rd_kafka_poll(shard->producer, 0); /* any remaining delivery reports */
     count_batch(shard, (cairn_mono_ms() - t0) / 1000.0);
+    lap(shard, CAIRN_PH_COMMIT);
     cairn_metric_inc(node->m.snapshots, (double)snapshots);
     shard->next_offset = upto;
     shard->state_clean = 1;
     shard->ckpt = ckpt;
     index_batch(shard);
+    lap(shard, CAIRN_PH_INDEX);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->wfs, shard->evict[i]);
     if (shard->nevict)
@@ -1174,8 +1187,10 @@ static void *run(void *arg) {
     int64_t next_repair = cairn_mono_ms() + repair_every;
     size_t repair_pos = 0;
     int repairing = 0;
+    shard->lap_us = cairn_mono_us();
     for (;;) {
         int stop = take_batch(shard);
+        lap(shard, CAIRN_PH_WAIT);
         if (stop == 2)
             break;
         /* Idle, or released with nothing left to apply: a snapshot batch
@@ -1196,6 +1211,9 @@ static void *run(void *arg) {
             if (!repairing)
                 next_repair = cairn_mono_ms() + repair_every;
         }
+        if (!shard->nbatch && !snap && cairn_index_poll(shard->ix))
+            cairn_metric_inc(shard->node->m.redis_errors, 1);
+        lap(shard, CAIRN_PH_INDEX);
         if (!shard->nbatch && !snap)
             continue;
         txn_result_t r;
@@ -1221,6 +1239,7 @@ static void *run(void *arg) {
         }
         clear_batch_outputs(shard);
         free_batch(shard);
+        lap(shard, CAIRN_PH_APPLY);
         if (r == TXN_FATAL) {
             shard->fenced = 1;
             cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
