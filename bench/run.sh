@@ -231,7 +231,9 @@ bpw=$(sed -n 's/^bench: bytes_per_idle_workflow=\([0-9]*\).*/\1/p' <<<"$idle_out
 note "restore: SIGKILL cairnd-1, start it again, time the restore of its shards"
 off=$(log_end "$OUT/cairnd-1.log")
 kill -KILL "$(pid_of cairnd-1)"
-while pid_of cairnd-1 >/dev/null; do sleep 0.1; done # SIGKILL is asynchronous
+# SIGKILL is asynchronous, and a killed process's leader can show as a
+# zombie while its other threads still hold its sockets (metrics.port).
+while pid_of cairnd-1 >/dev/null || port_listening "$METRICS_PORT"; do sleep 0.1; done
 start_cairnd
 deadline=$((SECONDS + 240))
 while (($(tail -c +$((off + 1)) "$OUT/cairnd-1.log" | grep -c 'msg="restored ' || true) < P)); do
