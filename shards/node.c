@@ -186,8 +186,9 @@ static void register_metrics(cairn_node_t *node) {
         sizeof(secs) / sizeof(secs[0]));
     m->commit_s = cairn_metrics_histogram(
         mx, "cairn_transaction_commit_seconds",
-        "send_offsets_to_transaction + commit_transaction latency.", NULL,
-        secs, sizeof(secs) / sizeof(secs[0]));
+        "commit_transaction latency (the commit phase of "
+        "cairn_shard_seconds_total also counts sending the offsets).",
+        NULL, secs, sizeof(secs) / sizeof(secs[0]));
     m->batch_size = cairn_metrics_histogram(
         mx, "cairn_batch_events", "Input events per shard transaction.", NULL,
         sizes, sizeof(sizes) / sizeof(sizes[0]));
