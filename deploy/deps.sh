@@ -18,7 +18,8 @@ set -euo pipefail
 PACKAGES=(
     # build
     build-essential pkg-config librdkafka-dev libhiredis-dev libavro-dev
-    libjansson-dev libmicrohttpd-dev libcmocka-dev clang libclang-rt-14-dev
+    libjansson-dev libmicrohttpd-dev libjemalloc-dev libcmocka-dev clang
+    libclang-rt-14-dev
     # services and tests
     redis-server redis-tools python3-pytest python3-confluent-kafka
     python3-avro python3-redis docker-compose

@@ -1,7 +1,6 @@
 /*
  * main.c — cairnd: flags, signals, run the node.
  */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,12 +73,6 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* Every step allocates and frees a workflow's JSON tree: keep freed
-     * memory in the heap instead of returning it to the kernel and
-     * faulting fresh zeroed pages back in at the next batch. */
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    mallopt(M_TOP_PAD, 16 << 20);
-    mallopt(M_MMAP_THRESHOLD, 4 << 20);
     cairn_err_t err = cairn_node_run(node);
     the_node = NULL;
     cairn_node_destroy(node);
