@@ -35,7 +35,8 @@ cairn_index_t *cairn_index_new(const cairn_conf_t *conf, int partition) {
 void cairn_index_destroy(cairn_index_t *ix) {
     if (!ix)
         return;
-    cairn_index_flush(ix); /* what was sent is read back before closing */
+    if (ix->rc)
+        cairn_index_flush(ix); /* what was sent is read back before closing */
     if (ix->rc)
         redisFree(ix->rc);
     free(ix);

@@ -178,7 +178,8 @@ static void register_metrics(cairn_node_t *node) {
         m->phase[i] = cairn_metrics_counter(
             mx, "cairn_shard_seconds_total",
             "Shard threads' wall time by phase: wait (for records and to "
-            "fill a batch), apply (decode, engine, outputs), snapshot, "
+            "fill a batch), apply (decode, engine, outputs; reloads after "
+            "an abort), snapshot, "
             "commit (offsets and commit_transaction), index (Redis).",
             phases[i]);
     m->restore_s = cairn_metrics_histogram(

@@ -31,7 +31,8 @@ enum {
     CAIRN_PHASES
 };
 
-/* The node's metrics (served at metrics.port; names in docs/ARCHITECTURE.md, "Metrics and logs"). */
+/* The node's metrics (served at metrics.port; docs/ARCHITECTURE.md lists
+ * them under "Metrics and logs"). */
 typedef struct {
     cairn_metric_t *events;         /* input events applied */
     cairn_metric_t *batches;        /* transactions committed */
