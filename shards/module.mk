@@ -3,8 +3,8 @@ SHARDS_SRCS := $(wildcard shards/*.c)
 BINS += $(BUILD)/bin/cairnd
 # cairnd allocates and frees a workflow's JSON tree at every step from
 # several threads: with jemalloc instead of glibc's malloc its CPU per
-# workflow fell by 25-30 % in short runs at saturation and by a few % over
-# a full sweep, and an idle workflow costs 13 % less memory
+# workflow fell by 25-30 % in short runs at saturation (full sweeps are
+# too noisy to tell), and an idle workflow costs 13 % less memory
 # (docs/BENCHMARKS.md). Only the daemon links it; libcairn leaves the
 # allocator to the applications that embed it.
 CAIRND_LIBS := $(shell pkg-config --libs jemalloc 2>/dev/null || echo -ljemalloc)
