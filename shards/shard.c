@@ -1211,10 +1211,12 @@ static void *run(void *arg) {
             if (!repairing)
                 next_repair = cairn_mono_ms() + repair_every;
         }
-        if (!shard->nbatch && !snap && cairn_index_poll(shard->ix))
+        /* Nothing to apply: read the last send's replies meanwhile. */
+        int idle = !shard->nbatch && !snap;
+        if (idle && cairn_index_poll(shard->ix))
             cairn_metric_inc(shard->node->m.redis_errors, 1);
         lap(shard, CAIRN_PH_INDEX);
-        if (!shard->nbatch && !snap)
+        if (idle)
             continue;
         txn_result_t r;
         while ((r = run_batch(shard, snap || stop == 1)) == TXN_ABORTED) {
