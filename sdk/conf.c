@@ -74,10 +74,13 @@ static const prop_t props[] = {
     {"payload.max.bytes", T_INT, "262144", 64, 4194304, D | CL | W,
      "Largest JSON payload (input, result, signal) accepted."},
     {"state.retention.closed.ms", T_INT, "86400000", 0, INT64_MAX / 2, D,
-     "How long a closed workflow stays in memory for describe and duplicate "
-     "detection before it is evicted: the shard then writes a tombstone to "
-     "the state topic, and compaction removes its snapshot (its history "
-     "stays)."},
+     "How long a closed workflow is kept, in memory and in the state "
+     "topic, for describe and duplicate detection before it is evicted: the "
+     "shard then writes a tombstone to the state topic, and compaction "
+     "removes its snapshot (its history and visibility record stay). Once "
+     "its state is written it is held at rest, as those bytes (about the "
+     "size of its state JSON): budget that per workflow closed in the "
+     "period."},
     {"state.snapshot.interval.ms", T_INT, "1000", 0, 3600000, D,
      "How long a changed workflow waits before its shard writes its state "
      "to the state topic (one record, in the transaction of a later batch; "

@@ -106,6 +106,10 @@ static double live_fn(void *opaque) {
     return (double)((cairn_node_t *)opaque)->m.live;
 }
 
+static double at_rest_fn(void *opaque) {
+    return (double)((cairn_node_t *)opaque)->m.at_rest;
+}
+
 static int health_fn(void *opaque, char *why, size_t why_size) {
     cairn_node_t *node = opaque;
     if (node->stopping) {
@@ -204,6 +208,10 @@ static void register_metrics(cairn_node_t *node) {
     cairn_metrics_gauge_fn(mx, "cairn_workflows_in_memory",
                            "Workflows held in memory by this node's shards.",
                            NULL, live_fn, node);
+    cairn_metrics_gauge_fn(mx, "cairn_workflows_at_rest",
+                           "Of the workflows in memory, the closed ones held "
+                           "as their encoded state (state.retention.closed.ms).",
+                           NULL, at_rest_fn, node);
     cairn_metrics_add_process(mx);
     cairn_metrics_set_health(mx, health_fn, node);
 }

@@ -57,6 +57,7 @@ typedef struct {
     cairn_metric_t *phase[CAIRN_PHASES]; /* shard thread seconds by phase */
     atomic_long owned;              /* shards owned now */
     atomic_long live;               /* workflows in memory now */
+    atomic_long at_rest;            /* of which closed, at rest */
 } cairn_node_metrics_t;
 
 typedef struct cairn_node_s {

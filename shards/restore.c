@@ -141,7 +141,7 @@ cairn_err_t cairn_restore_range(cairn_reader_t *r, const char *topic,
 }
 
 typedef struct {
-    cairn_wfmap_t *map, *asof;
+    cairn_wfmap_t *map, *closed, *asof;
     int oom;
 } loading_t;
 
@@ -177,7 +177,6 @@ static void note_asof(loading_t *ld, rd_kafka_message_t *m, const char *id) {
 
 static void apply_state(rd_kafka_message_t *m, void *arg) {
     loading_t *ld = arg;
-    cairn_wfmap_t *map = ld->map;
     int partition = m->partition;
     char errstr[512], id[1024];
     cairn_event_t ev;
@@ -185,7 +184,8 @@ static void apply_state(rd_kafka_message_t *m, void *arg) {
         if (m->key && m->key_len < sizeof(id)) {
             memcpy(id, m->key, m->key_len);
             id[m->key_len] = '\0';
-            cairn_wfmap_del(map, id);
+            cairn_wfmap_del(ld->map, id);
+            cairn_wfmap_del(ld->closed, id);
             note_asof(ld, m, id);
         }
         return;
@@ -206,10 +206,23 @@ static void apply_state(rd_kafka_message_t *m, void *arg) {
                   "state offset %lld skipped: %s", (long long)m->offset,
                   ev.type != CAIRN_EV_WORKFLOW_STATE ? "not a WorkflowState"
                                                      : errstr);
-    } else if (cairn_wfmap_put(map, ev.workflow_id, wf)) {
+    } else if (cairn_wf_status(wf) != CAIRN_WF_RUNNING) {
+        /* Closed: kept at rest, as the bytes just checked. */
+        cairn_frozen_t *f = cairn_frozen_new(ev.data, strlen(ev.data),
+                                             cairn_wf_updated_ms(wf));
+        cairn_wf_destroy(wf);
+        if (!f || cairn_wfmap_put_frozen(ld->closed, ev.workflow_id, f)) {
+            free(f);
+            ld->oom = 1;
+        } else {
+            cairn_wfmap_del(ld->map, ev.workflow_id);
+            note_asof(ld, m, ev.workflow_id);
+        }
+    } else if (cairn_wfmap_put(ld->map, ev.workflow_id, wf)) {
         cairn_wf_destroy(wf);
         ld->oom = 1;
     } else {
+        cairn_wfmap_del(ld->closed, ev.workflow_id);
         note_asof(ld, m, ev.workflow_id);
     }
     cairn_event_clear(&ev);
@@ -217,10 +230,11 @@ static void apply_state(rd_kafka_message_t *m, void *arg) {
 
 cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 int partition, cairn_wfmap_t *map,
-                                cairn_wfmap_t *asof, long *records,
+                                cairn_wfmap_t *closed, cairn_wfmap_t *asof,
+                                long *records,
                                 int64_t deadline_ms, char *errstr,
                                 size_t errstr_size) {
-    loading_t ld = {map, asof, 0};
+    loading_t ld = {map, closed, asof, 0};
     int64_t lo = 0, hi = 0;
     int64_t left = deadline_ms - cairn_mono_ms();
     *records = 0;

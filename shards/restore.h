@@ -39,8 +39,10 @@ void cairn_reader_set_cancel(cairn_reader_t *r, int (*cancel)(void *arg),
                              void *arg);
 
 /*
- * Loads the state partition's records into map (existing entries are
- * replaced; tombstones remove) and, into the borrowed map asof, each
+ * Loads the state partition's records into map, running workflows, and
+ * closed, closed ones at rest (cairn_wfmap_new_frozen(); an id is in one of
+ * the two: a later record replaces an earlier one, tombstones remove) and,
+ * into the borrowed map asof, each
  * workflow's 1 + the offset of its last record's cairn.asof header (state
  * records and tombstones; absent on records written before snapshots were
  * lazy). *records counts the records read. A record
@@ -49,7 +51,8 @@ void cairn_reader_set_cancel(cairn_reader_t *r, int (*cancel)(void *arg),
  */
 cairn_err_t cairn_restore_state(cairn_reader_t *r, const char *topic,
                                 int partition, cairn_wfmap_t *map,
-                                cairn_wfmap_t *asof, long *records,
+                                cairn_wfmap_t *closed, cairn_wfmap_t *asof,
+                                long *records,
                                 int64_t deadline_ms, char *errstr,
                                 size_t errstr_size);
 

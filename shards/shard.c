@@ -70,7 +70,8 @@ struct cairn_shard_s {
     cairn_node_t *node;
     int32_t partition;
     rd_kafka_t *producer;
-    cairn_wfmap_t *wfs;
+    cairn_wfmap_t *wfs;    /* workflows, decoded: running or recently closed */
+    cairn_wfmap_t *closed; /* closed workflows at rest (cairn_frozen_t) */
     cairn_index_t *ix;
     pthread_t thread;
 
@@ -87,6 +88,11 @@ struct cairn_shard_s {
 
     char **evict; /* closed workflows tombstoned in this batch */
     size_t nevict, evictcap;
+    struct freeze_s { /* closed workflows snapshotted in this batch */
+        char *id, *data;
+        size_t len;
+    } *freeze;
+    size_t nfreeze, freezecap;
     int64_t next_sweep_ms;
 
     rd_kafka_message_t **batch;
@@ -100,6 +106,7 @@ struct cairn_shard_s {
     rd_kafka_resp_err_t dr_err;
     uint32_t batch_gen; /* tags delivery reports with their attempt */
     long live_reported; /* this shard's share of the node's live gauge */
+    long rest_reported; /* and of its at-rest gauge */
     size_t last_batch;  /* records in the previous batch */
     uint64_t steps;      /* engine steps run, for sampling */
     int64_t check_every; /* determinism.check.every */
@@ -119,11 +126,14 @@ struct cairn_shard_s {
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
 #define CKPT_PREFIX "cairn.checkpoint="
 
-/* Keeps the node's workflows-in-memory gauge equal to the sum of maps. */
+/* Keeps the node's workflows-in-memory gauges equal to the sums of maps. */
 static void report_live(cairn_shard_t *shard) {
-    long n = shard->wfs ? (long)cairn_wfmap_count(shard->wfs) : 0;
+    long rest = shard->closed ? (long)cairn_wfmap_count(shard->closed) : 0;
+    long n = (shard->wfs ? (long)cairn_wfmap_count(shard->wfs) : 0) + rest;
     shard->node->m.live += n - shard->live_reported;
     shard->live_reported = n;
+    shard->node->m.at_rest += rest - shard->rest_reported;
+    shard->rest_reported = rest;
 }
 
 /* Ends the phase being timed: its time goes to cairn_shard_seconds_total. */
@@ -203,15 +213,15 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
 }
 
 /*
- * Re-registers the shard's workflows and pending timers in Redis: all of
- * them (full: after taking the shard, or when Redis is back after an
- * outage), or only the running ones (the periodic drift repair, which must
- * stay cheap however many closed workflows are retained; describe falls
- * back to the state topic for a closed one Redis lost). Visits at most
- * budget workflows from *pos on and returns 1 once it reached the end: the
- * periodic repair runs a slice between batches instead of stalling the
- * shard for a pass over every waiting workflow (a map that grows in
- * between may be walked slightly out of order; the next pass catches up).
+ * Re-registers the decoded workflows and their pending timers in Redis:
+ * all of them (full: repair_all()), or only the running ones (the periodic
+ * drift repair, which must stay cheap however many closed workflows are
+ * retained; describe falls back to the state topic for a closed one Redis
+ * lost). Visits at most budget workflows from *pos on and returns 1 once
+ * it reached the end, -1 if Redis is gone, else 0: the periodic repair runs
+ * a slice between batches instead of stalling the shard for a pass over
+ * every waiting workflow (a map that grows in between may be walked
+ * slightly out of order; the next pass catches up).
  */
 #define REPAIR_SLICE 2000
 static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
@@ -239,16 +249,40 @@ static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
             }
         }
         if (++n % 500 == 0 && cairn_index_flush(shard->ix))
-            return 1; /* Redis is gone: the full repair on its return */
+            return -1; /* Redis is gone: the full repair on its return */
     }
-    if (!cairn_index_flush(shard->ix) && full && done)
-        cairn_index_set_clean(shard->ix);
+    if (cairn_index_flush(shard->ix))
+        return -1;
     return done;
 }
 
+/*
+ * Every workflow into Redis: after taking the shard, or when Redis is back
+ * after an outage. A closed workflow at rest is decoded for its record.
+ */
 static void repair_all(cairn_shard_t *shard) {
-    size_t pos = 0;
-    repair_index(shard, 1, &pos, SIZE_MAX);
+    char errstr[256];
+    size_t pos = 0, n = 0;
+    const char *id;
+    cairn_frozen_t *f;
+    if (repair_index(shard, 1, &pos, SIZE_MAX) < 0)
+        return;
+    pos = 0;
+    while ((f = cairn_wfmap_next_frozen(shard->closed, &pos, &id))) {
+        cairn_wf_t *wf = cairn_wf_decode(f->data, f->len, errstr,
+                                         sizeof(errstr));
+        if (!wf) { /* its own encoding: out of memory */
+            cairn_log(CAIRN_LOG_ERROR, shard->partition, id, "repair: %s",
+                      errstr);
+            return; /* not clean: the next full repair tries again */
+        }
+        cairn_index_workflow(shard->ix, wf, 0, NULL, NULL);
+        cairn_wf_destroy(wf);
+        if (++n % 500 == 0 && cairn_index_flush(shard->ix))
+            return;
+    }
+    if (!cairn_index_flush(shard->ix))
+        cairn_index_set_clean(shard->ix);
 }
 
 /* ---- changed workflows, oldest first ------------------------------------- */
@@ -361,7 +395,7 @@ static int load(cairn_shard_t *shard) {
     int64_t t0 = cairn_mono_ms(), t1 = t0, deadline = t0 + 120000, off,
             ckpt;
     cairn_err_t err = CAIRN_ERR_NOMEM;
-    cairn_wfmap_t *map = NULL;
+    cairn_wfmap_t *map = NULL, *closed = NULL;
     shard->state_clean = 0;
     if (committed(shard, &off, &ckpt))
         return -1;
@@ -375,14 +409,17 @@ static int load(cairn_shard_t *shard) {
     /* A revocation waits for this thread: stop reading when it comes. */
     cairn_reader_set_cancel(r, stopping_cb, shard);
     cairn_wfmap_t *asof = cairn_wfmap_new_borrowed();
-    if ((map = cairn_wfmap_new()) && asof)
+    if ((map = cairn_wfmap_new()) && (closed = cairn_wfmap_new_frozen()) &&
+        asof)
         err = cairn_restore_state(r, node->t_state, shard->partition, map,
-                                  asof, &records, deadline, errstr,
+                                  closed, asof, &records, deadline, errstr,
                                   sizeof(errstr));
     if (!err) {
         cairn_wfmap_destroy(shard->wfs);
+        cairn_wfmap_destroy(shard->closed);
         shard->wfs = map;
-        map = NULL;
+        shard->closed = closed;
+        map = closed = NULL;
         dirty_clear(shard);
         t1 = cairn_mono_ms();
         if (ckpt >= 0 && ckpt < off) {
@@ -401,6 +438,7 @@ static int load(cairn_shard_t *shard) {
     }
     cairn_reader_destroy(r);
     cairn_wfmap_destroy(map);
+    cairn_wfmap_destroy(closed);
     cairn_wfmap_destroy(asof);
     if (err) {
         cairn_log(CAIRN_LOG_ERROR, shard->partition, NULL, "restore: %s",
@@ -412,14 +450,17 @@ static int load(cairn_shard_t *shard) {
     shard->ckpt = ckpt;
     shard->state_clean = 1;
     int64_t ms = cairn_mono_ms() - t0;
-    cairn_metric_inc(node->m.restored, (double)cairn_wfmap_count(shard->wfs));
+    size_t nwfs = cairn_wfmap_count(shard->wfs),
+           nclosed = cairn_wfmap_count(shard->closed);
+    cairn_metric_inc(node->m.restored, (double)(nwfs + nclosed));
     cairn_metric_observe(node->m.restore_s, ms / 1000.0);
     report_live(shard);
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
               "restored %zu workflows from %ld state records in %lld ms "
-              "(replayed %ld input events after the checkpoint in %lld ms)",
-              cairn_wfmap_count(shard->wfs), records, (long long)ms,
-              replayed, (long long)(cairn_mono_ms() - t1));
+              "(replayed %ld input events after the checkpoint in %lld ms; "
+              "%zu closed, at rest)",
+              nwfs + nclosed, records, (long long)ms, replayed,
+              (long long)(cairn_mono_ms() - t1), nclosed);
     return 0;
 }
 
@@ -682,6 +723,20 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     if (ts > 0)
         ev.time_ms = ts;
     cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, ev.workflow_id);
+    /* A closed workflow at rest is decoded for the step. It stays at rest
+     * if the step leaves it unchanged (a late result, a duplicate start);
+     * if not, it is a decoded workflow again. */
+    cairn_frozen_t *frozen =
+        wf ? NULL : cairn_wfmap_get_frozen(shard->closed, ev.workflow_id);
+    if (frozen && !(wf = cairn_wf_decode(frozen->data, frozen->len, errstr,
+                                         sizeof(errstr)))) {
+        /* Its own encoding: out of memory. Fail the batch (reload, retry). */
+        cairn_log(CAIRN_LOG_ERROR, shard->partition, ev.workflow_id,
+                  "decoding a closed workflow: %s", errstr);
+        *failed = 1;
+        cairn_event_clear(&ev);
+        return;
+    }
     /* A definition published just before its first use may still be on its
      * way through the definitions topic: catch up before judging. */
     if (def_missing(node, &ev, wf)) {
@@ -717,7 +772,9 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
          * retry). */
         cairn_log(CAIRN_LOG_ERROR, shard->partition, ev.workflow_id,
                   "engine: %s", errstr);
-        if (before)
+        if (frozen)
+            cairn_wf_destroy(before);
+        else if (before)
             cairn_wfmap_del(shard->wfs, ev.workflow_id);
         *failed = 1;
         cairn_outputs_reset(&shard->out);
@@ -730,6 +787,8 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
                  cairn_err2name(err), errstr);
         if (!shard->replaying)
             dlq_raw(shard, m, reason, failed);
+        if (frozen)
+            cairn_wf_destroy(wf);
         cairn_outputs_reset(&shard->out);
         cairn_event_clear(&ev);
         return;
@@ -737,11 +796,19 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
     /* The step changes a workflow in place; a new one is stored here. */
     if (wf != before && wf && cairn_wfmap_swap(shard->wfs, ev.workflow_id, wf))
         abort();
+    if (frozen && shard->out.state_changed) {
+        if (cairn_wfmap_put(shard->wfs, ev.workflow_id, wf))
+            abort();
+        cairn_wfmap_del(shard->closed, ev.workflow_id);
+        frozen = NULL;
+    }
     if (shard->out.state_changed && wf)
         touch(shard, ev.workflow_id, prev, m->offset);
     /* Replaying: these outputs were committed when the input first ran. */
     for (size_t i = 0; !shard->replaying && i < shard->out.n; i++)
         route(shard, &shard->out.v[i], failed);
+    if (frozen) /* unchanged: back to rest */
+        cairn_wf_destroy(wf);
     cairn_outputs_reset(&shard->out);
     cairn_event_clear(&ev);
 }
@@ -761,6 +828,7 @@ static void produce_states(cairn_shard_t *shard, int force, int64_t upto,
            (force || shard->snap_every == 0 || snapshot_due(shard))) {
         dirty_t *d = &shard->dq[shard->dq_head++];
         cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, d->id);
+        int kept = 0; /* d->id handed to freeze[] */
         if (wf) {
             size_t len;
             char *data = cairn_wf_encode(wf, &len);
@@ -779,13 +847,51 @@ static void produce_states(cairn_shard_t *shard, int force, int64_t upto,
             st.data = data;
             produce_retry(shard, shard->node->t_state, shard->partition, &st,
                           h, NULL, failed);
-            free(data);
             (*n)++;
+            if (cairn_wf_status(wf) != CAIRN_WF_RUNNING) {
+                /* At rest once the batch is committed and indexed. */
+                if (shard->nfreeze == shard->freezecap) {
+                    shard->freezecap =
+                        shard->freezecap ? shard->freezecap * 2 : 64;
+                    shard->freeze = xrealloc(
+                        shard->freeze, shard->freezecap * sizeof(*shard->freeze));
+                }
+                struct freeze_s *fz = &shard->freeze[shard->nfreeze++];
+                fz->id = d->id;
+                fz->data = data;
+                fz->len = len;
+                data = NULL;
+                kept = 1;
+            }
+            free(data);
         }
         cairn_wfmap_del(shard->dirty, d->id);
-        free(d->id);
+        if (!kept)
+            free(d->id);
     }
     rd_kafka_headers_destroy(h);
+}
+
+/*
+ * After the index: the closed workflows this batch snapshotted go to rest,
+ * their decoded form replaced by the bytes just written.
+ */
+static void freeze_closed(cairn_shard_t *shard) {
+    for (size_t i = 0; i < shard->nfreeze; i++) {
+        struct freeze_s *fz = &shard->freeze[i];
+        cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, fz->id);
+        cairn_frozen_t *f;
+        if (!wf || cairn_wf_status(wf) == CAIRN_WF_RUNNING ||
+            cairn_wfmap_has(shard->dirty, fz->id))
+            continue; /* changed since its snapshot */
+        if (!(f = cairn_frozen_new(fz->data, fz->len,
+                                   cairn_wf_updated_ms(wf))) ||
+            cairn_wfmap_put_frozen(shard->closed, fz->id, f)) {
+            free(f);
+            continue; /* out of memory: it stays decoded */
+        }
+        cairn_wfmap_del(shard->wfs, fz->id);
+    }
 }
 
 /* After a commit: timers, visibility and history offsets into Redis. */
@@ -854,12 +960,11 @@ static void evict_closed(cairn_shard_t *shard, int64_t upto, int *failed) {
     int alen = snprintf(asof, sizeof(asof), "%lld", (long long)upto);
     size_t pos = 0;
     const char *id;
-    cairn_wf_t *wf;
-    while ((wf = cairn_wfmap_next(shard->wfs, &pos, &id))) {
-        if (cairn_wf_status(wf) == CAIRN_WF_RUNNING ||
-            cairn_wf_updated_ms(wf) > cutoff ||
-            cairn_wfmap_has(shard->dirty, id) ||
-            cairn_wfmap_has(shard->touched_set, id))
+    cairn_frozen_t *f;
+    /* Only workflows at rest: one closed more recently is still decoded
+     * until its snapshot, and it is not due. */
+    while ((f = cairn_wfmap_next_frozen(shard->closed, &pos, &id))) {
+        if (f->updated_ms > cutoff)
             continue;
         if (shard->nevict == EVICT_MAX) {
             shard->next_sweep_ms = now + 1000; /* more to do soon */
@@ -890,10 +995,19 @@ static void evict_closed(cairn_shard_t *shard, int64_t upto, int *failed) {
     }
 }
 
+static void freeze_clear(cairn_shard_t *shard) {
+    for (size_t i = 0; i < shard->nfreeze; i++) {
+        free(shard->freeze[i].id);
+        free(shard->freeze[i].data);
+    }
+    shard->nfreeze = 0;
+}
+
 static void clear_batch_outputs(cairn_shard_t *shard) {
     for (size_t i = 0; i < shard->nevict; i++)
         free(shard->evict[i]);
     shard->nevict = 0;
+    freeze_clear(shard);
     for (size_t i = 0; i < shard->nhist; i++)
         cairn_event_clear(&shard->hist[i].ev);
     shard->nhist = 0;
@@ -1064,10 +1178,10 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
     shard->ckpt = ckpt;
     index_batch(shard);
     lap(shard, CAIRN_PH_INDEX);
+    freeze_closed(shard);
     for (size_t i = 0; i < shard->nevict; i++)
-        cairn_wfmap_del(shard->wfs, shard->evict[i]);
-    if (shard->nevict)
-        report_live(shard);
+        cairn_wfmap_del(shard->closed, shard->evict[i]);
+    report_live(shard);
     return TXN_OK;
 }
 
@@ -1166,7 +1280,8 @@ static int take_ownership(cairn_shard_t *shard) {
                    off == shard->next_offset && ckpt == shard->ckpt) {
             cairn_log(CAIRN_LOG_INFO, shard->partition, NULL,
                       "kept %zu workflows across the rebalance (no restore)",
-                      cairn_wfmap_count(shard->wfs));
+                      cairn_wfmap_count(shard->wfs) +
+                          cairn_wfmap_count(shard->closed));
             return 0;
         } else if (load(shard) == 0) {
             repair_all(shard);
@@ -1271,12 +1386,13 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     pthread_cond_init(&shard->cv, NULL);
     cairn_outputs_init(&shard->out);
     shard->wfs = cairn_wfmap_new();
+    shard->closed = cairn_wfmap_new_frozen();
     shard->touched_set = cairn_wfmap_new_borrowed();
     shard->ix = cairn_index_new(node->conf, partition);
     shard->qcap = 1024;
     shard->q = calloc(shard->qcap, sizeof(*shard->q));
-    if (!shard->wfs || !shard->touched_set || !shard->dirty || !shard->ix ||
-        !shard->q)
+    if (!shard->wfs || !shard->closed || !shard->touched_set ||
+        !shard->dirty || !shard->ix || !shard->q)
         goto err;
     if (pthread_create(&shard->thread, NULL, run, shard)) {
         snprintf(errstr, errstr_size, "shard %d: cannot start thread",
@@ -1286,6 +1402,7 @@ cairn_shard_t *cairn_shard_start(cairn_node_t *node, int32_t partition,
     return shard;
 err:
     cairn_wfmap_destroy(shard->wfs);
+    cairn_wfmap_destroy(shard->closed);
     cairn_wfmap_destroy(shard->touched_set);
     cairn_wfmap_destroy(shard->dirty);
     cairn_index_destroy(shard->ix);
@@ -1363,7 +1480,8 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     if (!shard)
         return;
     cairn_wfmap_destroy(shard->wfs);
-    shard->wfs = NULL;
+    cairn_wfmap_destroy(shard->closed);
+    shard->wfs = shard->closed = NULL;
     report_live(shard);
     cairn_wfmap_destroy(shard->touched_set);
     dirty_clear(shard);
@@ -1374,6 +1492,8 @@ void cairn_shard_destroy(cairn_shard_t *shard) {
     free(shard->hist);
     free(shard->touched);
     free(shard->evict);
+    freeze_clear(shard);
+    free(shard->freeze);
     free(shard->batch);
     free(shard->q);
     pthread_mutex_destroy(&shard->mu);

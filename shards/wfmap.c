@@ -10,13 +10,15 @@
 typedef struct {
     char *id; /* NULL = empty slot */
     uint64_t hash;
-    cairn_wf_t *wf;
+    void *wf; /* a cairn_wf_t, a cairn_frozen_t, or borrowed */
 } slot_t;
+
+enum { OWNS_WF, OWNS_FROZEN, BORROWED };
 
 struct cairn_wfmap_s {
     slot_t *slots;
     size_t cap, count; /* cap is a power of two */
-    int borrowed;      /* values are not owned: never destroyed */
+    int kind;          /* what a removed value needs: OWNS_WF, ... */
 };
 
 static uint64_t fnv1a(const char *s) {
@@ -38,16 +40,34 @@ cairn_wfmap_t *cairn_wfmap_new(void) {
     return map;
 }
 
-cairn_wfmap_t *cairn_wfmap_new_borrowed(void) {
+static cairn_wfmap_t *new_kind(int kind) {
     cairn_wfmap_t *map = cairn_wfmap_new();
     if (map)
-        map->borrowed = 1;
+        map->kind = kind;
     return map;
 }
 
-static void release(cairn_wfmap_t *map, cairn_wf_t *wf) {
-    if (!map->borrowed)
-        cairn_wf_destroy(wf);
+cairn_wfmap_t *cairn_wfmap_new_borrowed(void) { return new_kind(BORROWED); }
+
+cairn_wfmap_t *cairn_wfmap_new_frozen(void) { return new_kind(OWNS_FROZEN); }
+
+static void release(cairn_wfmap_t *map, void *v) {
+    if (map->kind == OWNS_WF)
+        cairn_wf_destroy(v);
+    else if (map->kind == OWNS_FROZEN)
+        free(v);
+}
+
+cairn_frozen_t *cairn_frozen_new(const char *data, size_t len,
+                                 int64_t updated_ms) {
+    cairn_frozen_t *f = malloc(sizeof(*f) + len + 1);
+    if (!f)
+        return NULL;
+    f->updated_ms = updated_ms;
+    f->len = len;
+    memcpy(f->data, data, len);
+    f->data[len] = '\0';
+    return f;
 }
 
 void cairn_wfmap_clear(cairn_wfmap_t *map) {
@@ -78,9 +98,18 @@ static size_t find_slot(const cairn_wfmap_t *map, const char *id,
     return i;
 }
 
-cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id) {
+static void *get(const cairn_wfmap_t *map, const char *id) {
     size_t i = find_slot(map, id, fnv1a(id));
     return map->slots[i].id ? map->slots[i].wf : NULL;
+}
+
+cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id) {
+    return get(map, id);
+}
+
+cairn_frozen_t *cairn_wfmap_get_frozen(const cairn_wfmap_t *map,
+                                       const char *id) {
+    return get(map, id);
 }
 
 static int grow(cairn_wfmap_t *map) {
@@ -103,7 +132,7 @@ static int grow(cairn_wfmap_t *map) {
     return 0;
 }
 
-static int store(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf,
+static int store(cairn_wfmap_t *map, const char *id, void *wf,
                  int destroy_old) {
     uint64_t hash = fnv1a(id);
     size_t i = find_slot(map, id, hash);
@@ -132,6 +161,11 @@ int cairn_wfmap_put(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf) {
 
 int cairn_wfmap_swap(cairn_wfmap_t *map, const char *id, cairn_wf_t *wf) {
     return store(map, id, wf, 0);
+}
+
+int cairn_wfmap_put_frozen(cairn_wfmap_t *map, const char *id,
+                           cairn_frozen_t *f) {
+    return store(map, id, f, 1);
 }
 
 void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
@@ -163,8 +197,7 @@ int cairn_wfmap_has(const cairn_wfmap_t *map, const char *id) {
     return map->slots[find_slot(map, id, fnv1a(id))].id != NULL;
 }
 
-cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
-                             const char **id) {
+static void *next(const cairn_wfmap_t *map, size_t *pos, const char **id) {
     while (*pos < map->cap) {
         slot_t *s = &map->slots[(*pos)++];
         if (s->id) {
@@ -174,6 +207,16 @@ cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
         }
     }
     return NULL;
+}
+
+cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
+                             const char **id) {
+    return next(map, pos, id);
+}
+
+cairn_frozen_t *cairn_wfmap_next_frozen(const cairn_wfmap_t *map,
+                                        size_t *pos, const char **id) {
+    return next(map, pos, id);
 }
 
 const char *cairn_wfmap_next_id(const cairn_wfmap_t *map, size_t *pos) {

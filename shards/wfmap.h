@@ -11,14 +11,43 @@
 #define CAIRN_WFMAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
 typedef struct cairn_wfmap_s cairn_wfmap_t;
 
+/*
+ * A closed workflow at rest: the bytes of its encoded state (what
+ * cairn_wf_encode() gave, and cairn_wf_decode() turns back into the same
+ * workflow) and the one fact a shard reads without decoding it. About a
+ * tenth of the memory of the decoded workflow (docs/ARCHITECTURE.md).
+ */
+typedef struct {
+    int64_t updated_ms;
+    size_t len;
+    char data[]; /* NUL-terminated */
+} cairn_frozen_t;
+
+/* A copy of data[0..len). NULL on out-of-memory. Released with free(). */
+cairn_frozen_t *cairn_frozen_new(const char *data, size_t len,
+                                 int64_t updated_ms);
+
 cairn_wfmap_t *cairn_wfmap_new(void);
 /* A map that does not own its values (a set of ids, or an index). */
 cairn_wfmap_t *cairn_wfmap_new_borrowed(void);
+/*
+ * A map that owns cairn_frozen_t values: use the _frozen accessors below
+ * with it, and the others (has, del, count, clear, destroy) as with any map.
+ */
+cairn_wfmap_t *cairn_wfmap_new_frozen(void);
+cairn_frozen_t *cairn_wfmap_get_frozen(const cairn_wfmap_t *map,
+                                       const char *id);
+/* Stores f under id, freeing a different previous value. 0 or -1 (oom). */
+int cairn_wfmap_put_frozen(cairn_wfmap_t *map, const char *id,
+                           cairn_frozen_t *f);
+cairn_frozen_t *cairn_wfmap_next_frozen(const cairn_wfmap_t *map,
+                                        size_t *pos, const char **id);
 /* Removes every entry (destroying owned values); keeps the table. */
 void cairn_wfmap_clear(cairn_wfmap_t *map);
 /* 1 if id is a key (its value may be NULL). */

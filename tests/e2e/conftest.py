@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "build", "bin")
@@ -47,6 +48,29 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(key: str, partitions: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def dlq_records(cluster, want_keys, timeout=60):
+    """Reads the DLQ until every key in want_keys was seen; returns them."""
+    c = Consumer({"bootstrap.servers": cluster.bootstrap,
+                  "group.id": "e2e-dlq-reader", "enable.auto.commit": False,
+                  "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest"})
+    md = c.list_topics("cairn.dlq", timeout=10)
+    parts = [TopicPartition("cairn.dlq", p, 0)
+             for p in md.topics["cairn.dlq"].partitions]
+    c.assign(parts)
+    found = {}
+    deadline = time.time() + timeout
+    while time.time() < deadline and not want_keys <= set(found):
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        key = m.key().decode() if m.key() else ""
+        if key in want_keys:
+            found[key] = dict((k, v.decode()) for k, v in (m.headers() or []))
+    c.close()
+    return found
 
 
 class Cluster:

@@ -3,11 +3,10 @@ Redis, bad input lands in the DLQ with its reason, the CLI fails clearly."""
 import json
 import os
 import subprocess
-import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from conftest import BIN, partition_for
+from conftest import BIN, dlq_records, partition_for
 
 
 def test_workflows_complete_with_gap_free_history(cluster):
@@ -41,29 +40,6 @@ def test_describe_shows_completed_workflow(cluster):
     assert d["workflow_id"] == wf
 
 
-def _dlq_records(cluster, want_keys, timeout=60):
-    """Reads the DLQ until every key in want_keys was seen; returns them."""
-    c = Consumer({"bootstrap.servers": cluster.bootstrap,
-                  "group.id": "e2e-dlq-reader", "enable.auto.commit": False,
-                  "isolation.level": "read_committed",
-                  "auto.offset.reset": "earliest"})
-    md = c.list_topics("cairn.dlq", timeout=10)
-    parts = [TopicPartition("cairn.dlq", p, 0)
-             for p in md.topics["cairn.dlq"].partitions]
-    c.assign(parts)
-    found = {}
-    deadline = time.time() + timeout
-    while time.time() < deadline and not want_keys <= set(found):
-        m = c.poll(0.5)
-        if m is None or m.error():
-            continue
-        key = m.key().decode() if m.key() else ""
-        if key in want_keys:
-            found[key] = dict((k, v.decode()) for k, v in (m.headers() or []))
-    c.close()
-    return found
-
-
 def test_malformed_records_go_to_dlq_and_shard_keeps_going(cluster):
     bad_key = cluster.unique("e2e-bad")
     nohdr_key = cluster.unique("e2e-nohdr")
@@ -81,7 +57,7 @@ def test_malformed_records_go_to_dlq_and_shard_keeps_going(cluster):
             break
     cluster.start("greeting", good, {"n": 1})
     assert cluster.await_(good)["status"] == "completed"
-    found = _dlq_records(cluster, {bad_key, nohdr_key})
+    found = dlq_records(cluster, {bad_key, nohdr_key})
     assert set(found) == {bad_key, nohdr_key}, found
     assert "DECODE" in found[bad_key]["cairn.reason"]
     assert found[bad_key]["cairn.source.topic"] == "cairn.events"
@@ -91,7 +67,7 @@ def test_malformed_records_go_to_dlq_and_shard_keeps_going(cluster):
 def test_unknown_workflow_type_is_rejected_to_dlq(cluster):
     wf = cluster.unique("e2e-unknown")
     cluster.start("no-such-type", wf, {})
-    found = _dlq_records(cluster, {wf})
+    found = dlq_records(cluster, {wf})
     assert wf in found
     assert "no-such-type" in found[wf]["cairn.reason"]
 

@@ -8,13 +8,19 @@ node runs with a one-hour interval, so the workflows this test starts are
 never snapshotted before every node is SIGKILLed: they can only come back
 through replay. A graceful stop (SIGTERM) snapshots what changed, so the
 restores after it replay nothing.
+
+A closed workflow whose state is written is kept at rest, as those bytes
+alone, until state.retention.closed.ms; a restore puts every closed one at
+rest at once. Requests for it are answered as if it were decoded.
 """
 import json
 import os
 import re
 import subprocess
+import time
+import urllib.request
 
-from conftest import CLUSTER, ROOT, partition_for
+from conftest import CLUSTER, ROOT, dlq_records, partition_for
 
 LOGS = os.path.join(ROOT, "deploy", ".run", "cluster")
 NODES = (1, 2, 3)
@@ -31,7 +37,8 @@ WAIT = {
     ],
 }
 RESTORED = re.compile(r'msg="restored (\d+) workflows from (\d+) state '
-                      r'records in \d+ ms \(replayed (\d+) input events')
+                      r'records in \d+ ms \(replayed (\d+) input events '
+                      r'after the checkpoint in \d+ ms; (\d+) closed, at rest')
 
 
 def cluster_sh(*args, env=None):
@@ -46,8 +53,8 @@ def log_sizes():
 
 
 def restores_since(sizes):
-    """(workflows, state records, replayed events) of every restore logged
-    since sizes were taken."""
+    """(workflows, state records, replayed events, closed at rest) of every
+    restore logged since sizes were taken."""
     rows = []
     for i in NODES:
         with open(os.path.join(LOGS, f"cairnd-{i}.log"), "rb") as f:
@@ -124,3 +131,76 @@ def test_replay_restores_workflows_that_were_never_snapshotted(cluster,
     every_shard_applies(cluster, "e2e-replay-after")
     rows = restores_since(sizes)
     assert rows and all(r[2] == 0 for r in rows), rows
+
+
+def metric_sum(name):
+    """The sum of a gauge over every node's /metrics (ports 19500 + i)."""
+    total = 0.0
+    for i in NODES:
+        url = f"http://127.0.0.1:{19500 + i}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.split("{")[0].split(" ")[0] == name:
+                    total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def await_runs(cluster, wf, runs, timeout=60):
+    """Polls the history until run number `runs` of wf has completed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kinds = [e["type"] for e in cluster.history(wf)]
+        if kinds.count("WorkflowCompleted") >= runs:
+            return kinds
+        time.sleep(0.2)  # polling the history, bounded by the deadline
+    raise AssertionError(f"{wf}: run {runs} did not complete; {kinds}")
+
+
+def test_closed_workflows_at_rest_answer_requests(cluster):
+    ids = [cluster.unique(f"e2e-rest-{n}") for n in range(4)]
+    for wf in ids:
+        cluster.start("greeting", wf, {"name": wf})
+    before = {}
+    for wf in ids:
+        assert cluster.await_(wf)["status"] == "completed"
+        before[wf] = cluster.history(wf)
+
+    # Every shard restores, and holds every closed workflow at rest.
+    sizes = log_sizes()
+    restart_all("stop-node")
+    every_shard_applies(cluster, "e2e-rest-warm")
+    rows = restores_since(sizes)
+    assert sum(r[3] for r in rows) >= len(ids), rows
+    assert metric_sum("cairn_workflows_at_rest") >= len(ids)
+
+    dup, sig, again, kept = ids
+    cluster.start("greeting", dup, {"name": "again"})  # reject_duplicate
+    cluster.cairn("signal", sig, "go", "--payload", "{}")
+    cluster.cairn("start", "greeting", "--id", again, "--policy",
+                  "terminate_existing", "--input",
+                  json.dumps({"name": "second"}))
+    cluster.cairn("start", "greeting", "--id", kept, "--policy",
+                  "use_existing", "--input", "{}")
+    # Applied after the use_existing start (same shard, in order):
+    cluster.start("greeting", kept, {"name": "again"})
+    found = dlq_records(cluster, {dup, sig, kept})
+    assert set(found) == {dup, sig, kept}, found
+    assert "already exists (completed, run 1)" in found[dup]["cairn.reason"]
+    assert "workflow is closed (completed)" in found[sig]["cairn.reason"]
+    assert "already exists (completed, run 1)" in found[kept]["cairn.reason"]
+    for wf in (dup, sig, kept):  # refused: unchanged
+        assert cluster.history(wf) == before[wf]
+
+    # terminate_existing ran a second run on the workflow at rest.
+    kinds = await_runs(cluster, again, 2)
+    assert kinds.count("WorkflowStarted") == 2, kinds
+    hist = cluster.history(again)
+    assert [e["seq"] for e in hist] == list(range(1, len(hist) + 1))
+    assert hist[:len(before[again])] == before[again]
+    res = cluster.await_(again)
+    assert res["status"] == "completed", res
+    assert res["result"]["idempotency_key"] == f"{again}:greet#2", res
+    # Closed again, decoded or at rest: the same answer, for run 2.
+    cluster.start("greeting", again, {"name": "third"})
+    found = dlq_records(cluster, {again})
+    assert "already exists (completed, run 2)" in found[again]["cairn.reason"]
