@@ -11,7 +11,8 @@ restores after it replay nothing.
 
 A closed workflow whose state is written is kept at rest, as those bytes
 alone, until state.retention.closed.ms; a restore puts every closed one at
-rest at once. Requests for it are answered as if it were decoded.
+rest at once. Requests for it are answered as if it were decoded; once
+state.retention.closed.ms has passed, it is forgotten.
 """
 import json
 import os
@@ -80,11 +81,14 @@ def every_shard_applies(cluster, prefix):
         assert cluster.await_(wf, timeout=120)["status"] == "completed"
 
 
-def restart_all(how, interval=None):
+def restart_all(how, interval=None, retention=None):
     env = dict(os.environ)
     env.pop("CAIRN_STATE_SNAPSHOT_INTERVAL_MS", None)
+    env.pop("CAIRN_STATE_RETENTION_CLOSED_MS", None)
     if interval is not None:
         env["CAIRN_STATE_SNAPSHOT_INTERVAL_MS"] = str(interval)
+    if retention is not None:
+        env["CAIRN_STATE_RETENTION_CLOSED_MS"] = str(retention)
     for i in NODES:
         cluster_sh(how, str(i))
     for i in NODES:
@@ -204,3 +208,31 @@ def test_closed_workflows_at_rest_answer_requests(cluster):
     cluster.start("greeting", again, {"name": "third"})
     found = dlq_records(cluster, {again})
     assert "already exists (completed, run 2)" in found[again]["cairn.reason"]
+
+
+def test_retention_forgets_closed_workflows(cluster):
+    ids = [cluster.unique(f"e2e-evict-{n}") for n in range(3)]
+    for wf in ids:
+        cluster.start("greeting", wf, {"name": wf})
+    for wf in ids:
+        assert cluster.await_(wf)["status"] == "completed"
+    sizes = log_sizes()
+    restart_all("stop-node", retention=0)
+    try:
+        # The first batch of every shard starts an eviction pass over the
+        # workflows restored at rest: all of them are due.
+        every_shard_applies(cluster, "e2e-evict-warm")
+        at_rest = sum(r[3] for r in restores_since(sizes))
+        assert at_rest >= len(ids)
+        deadline = time.monotonic() + 60
+        while metric_sum("cairn_workflows_evicted_total") < at_rest:
+            assert time.monotonic() < deadline, "closed workflows not evicted"
+            time.sleep(0.2)  # polling the metric, bounded by the deadline
+        for wf in ids:  # applied in a batch after the eviction's
+            cluster.cairn("signal", wf, "go", "--payload", "{}")
+        found = dlq_records(cluster, set(ids))
+        for wf in ids:
+            assert f"workflow '{wf}' does not exist" in \
+                found[wf]["cairn.reason"], found[wf]
+    finally:
+        restart_all("stop-node")
