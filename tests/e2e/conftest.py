@@ -50,8 +50,9 @@ def partition_for(key: str, partitions: int) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
-def dlq_records(cluster, want_keys, timeout=60):
-    """Reads the DLQ until every key in want_keys was seen; returns them."""
+def dlq_all(cluster, want_keys, count=1, timeout=60):
+    """Reads the DLQ until every key in want_keys has `count` records;
+    returns key -> the headers of each of its records, in order."""
     c = Consumer({"bootstrap.servers": cluster.bootstrap,
                   "group.id": "e2e-dlq-reader", "enable.auto.commit": False,
                   "isolation.level": "read_committed",
@@ -62,15 +63,24 @@ def dlq_records(cluster, want_keys, timeout=60):
     c.assign(parts)
     found = {}
     deadline = time.time() + timeout
-    while time.time() < deadline and not want_keys <= set(found):
+    while time.time() < deadline and \
+            any(len(found.get(k, [])) < count for k in want_keys):
         m = c.poll(0.5)
         if m is None or m.error():
             continue
         key = m.key().decode() if m.key() else ""
         if key in want_keys:
-            found[key] = dict((k, v.decode()) for k, v in (m.headers() or []))
+            found.setdefault(key, []).append(
+                dict((k, v.decode()) for k, v in (m.headers() or [])))
     c.close()
     return found
+
+
+def dlq_records(cluster, want_keys, timeout=60):
+    """Reads the DLQ until every key in want_keys was seen; returns the
+    headers of each key's last record."""
+    return {k: v[-1] for k, v in
+            dlq_all(cluster, want_keys, 1, timeout).items()}
 
 
 class Cluster:
