@@ -1098,7 +1098,6 @@ static void count_batch(cairn_shard_t *shard, double commit_s) {
         }
     }
     cairn_metric_inc(m->evicted, (double)shard->nevict);
-    report_live(shard);
 }
 
 /*
@@ -1208,7 +1207,7 @@ static txn_result_t run_batch(cairn_shard_t *shard, int force) {
     freeze_closed(shard);
     for (size_t i = 0; i < shard->nevict; i++)
         cairn_wfmap_del(shard->closed, shard->evict[i]);
-    report_live(shard);
+    report_live(shard); /* once the maps are what the batch left */
     return TXN_OK;
 }
 
