@@ -123,6 +123,7 @@ struct cairn_shard_s {
     int replay_failed;    /* a replayed step ran out of memory */
     int force_snapshot;   /* this batch must write every changed workflow */
     int64_t lap_us;       /* start of the phase being timed (lap()) */
+    int64_t cycle_us[CAIRN_PHASES]; /* this cycle's time by phase */
 };
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
@@ -143,6 +144,7 @@ static void lap(cairn_shard_t *shard, int phase) {
     int64_t now = cairn_mono_us();
     cairn_metric_inc(shard->node->m.phase[phase],
                      (double)(now - shard->lap_us) / 1e6);
+    shard->cycle_us[phase] += now - shard->lap_us;
     shard->lap_us = now;
 }
 
@@ -1318,6 +1320,25 @@ static int take_ownership(cairn_shard_t *shard) {
     return -1;
 }
 
+/* log.slow.batch.ms: one warning per batch whose work (all but the wait
+ * for its records) took longer, with the phases that made it slow. */
+static void log_slow_batch(cairn_shard_t *shard, int64_t slow_us,
+                           size_t nevents) {
+    const int64_t *c = shard->cycle_us;
+    int64_t work = c[CAIRN_PH_APPLY] + c[CAIRN_PH_SNAPSHOT] +
+                   c[CAIRN_PH_COMMIT] + c[CAIRN_PH_INDEX];
+    if (!slow_us || work <= slow_us)
+        return;
+    cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+              "slow batch: %.1f ms (wait %.1f, apply %.1f, snapshot %.1f, "
+              "commit %.1f, index %.1f ms), %zu events",
+              (double)work / 1000.0, (double)c[CAIRN_PH_WAIT] / 1000.0,
+              (double)c[CAIRN_PH_APPLY] / 1000.0,
+              (double)c[CAIRN_PH_SNAPSHOT] / 1000.0,
+              (double)c[CAIRN_PH_COMMIT] / 1000.0,
+              (double)c[CAIRN_PH_INDEX] / 1000.0, nevents);
+}
+
 static void *run(void *arg) {
     cairn_shard_t *shard = arg;
     int64_t repair_every =
@@ -1328,8 +1349,11 @@ static void *run(void *arg) {
     int64_t next_repair = cairn_mono_ms() + repair_every;
     size_t repair_pos = 0;
     int repairing = 0;
+    int64_t slow_us =
+        cairn_conf_int(shard->node->conf, "log.slow.batch.ms") * 1000;
     shard->lap_us = cairn_mono_us();
     for (;;) {
+        memset(shard->cycle_us, 0, sizeof(shard->cycle_us));
         int stop = take_batch(shard);
         lap(shard, CAIRN_PH_WAIT);
         if (stop == 2)
@@ -1360,6 +1384,7 @@ static void *run(void *arg) {
         if (idle)
             continue;
         txn_result_t r;
+        size_t nevents = shard->nbatch;
         while ((r = run_batch(shard, snap || stop == 1)) == TXN_ABORTED) {
             cairn_metric_inc(shard->node->m.aborts, 1);
             clear_batch_outputs(shard);
@@ -1383,6 +1408,7 @@ static void *run(void *arg) {
         clear_batch_outputs(shard);
         free_batch(shard);
         lap(shard, CAIRN_PH_APPLY);
+        log_slow_batch(shard, slow_us, nevents);
         if (r == TXN_FATAL) {
             shard->fenced = 1;
             cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
