@@ -193,7 +193,12 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
                              errstr_size) ||
         cairn_kafka_conf_set(kc, "transaction.timeout.ms", tmo, errstr,
                              errstr_size) ||
-        cairn_kafka_conf_set(kc, "linger.ms", "50", errstr, errstr_size)) {
+        cairn_kafka_conf_set(kc, "linger.ms", "50", errstr, errstr_size) ||
+        /* A batch's first AddPartitions/AddOffsets often meets the
+         * previous commit's markers still being written
+         * (CONCURRENT_TRANSACTIONS): retry after 10 ms, not 100. */
+        cairn_kafka_conf_set(kc, "retry.backoff.ms", "10", errstr,
+                             errstr_size)) {
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
