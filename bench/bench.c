@@ -37,6 +37,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ typedef struct {
     long records, txn, workflows;
     int size, producers;
     long pid;
+    const char *timeline; /* workflows: per-100 ms completions file */
     int nwatch;
     char *watch_name[MAX_WATCH];
     long watch_pid[MAX_WATCH];
@@ -323,6 +325,59 @@ static void slots_grow(slots_t *s, size_t need) {
     s->cap = cap;
 }
 
+/* Writes the timeline file (if asked) and prints where the window's slow
+ * completions fell: the three 100 ms buckets holding most of them. */
+static void write_timeline(const opts_t *o, const char *label, int64_t wall0,
+                           int64_t win0_us, int64_t win1_us, size_t nbk,
+                           const long *n, const int64_t *max,
+                           const long *slow) {
+    long total = 0;
+    size_t top[3];
+    int ntop = 0;
+    /* the window's buckets: [b0, b1) */
+    size_t b0 = (size_t)((win0_us + 99999) / 100000);
+    size_t b1 = (size_t)(win1_us / 100000);
+    if (b1 > nbk)
+        b1 = nbk;
+    for (size_t b = b0; b < b1; b++)
+        total += slow[b];
+    for (; ntop < 3; ntop++) { /* the three buckets with most slow ones */
+        size_t best = nbk;
+        for (size_t b = b0; b < b1; b++) {
+            int taken = 0;
+            for (int k = 0; k < ntop; k++)
+                taken |= top[k] == b;
+            if (!taken && slow[b] && (best == nbk || slow[b] > slow[best]))
+                best = b;
+        }
+        if (best == nbk)
+            break;
+        top[ntop] = best;
+    }
+    printf("bench:   detail tail %s over_250ms=%ld", label, total);
+    for (int k = 0; k < ntop; k++)
+        printf(" at_%+.1fs=%ld", (double)((int64_t)top[k] * 100000 - win0_us) / 1e6,
+               slow[top[k]]);
+    printf("\n");
+    if (!o->timeline)
+        return;
+    FILE *fp = fopen(o->timeline, "w");
+    if (!fp) {
+        fprintf(stderr, "cairn-bench: %s: %s\n", o->timeline, strerror(errno));
+        return;
+    }
+    fprintf(fp, "# %s: 100 ms buckets since the first start; wall_ms, "
+                "seconds from the window's start, completions, slowest ms, "
+                "over 250 ms\n", label);
+    for (size_t b = 0; b < nbk; b++)
+        if (n[b])
+            fprintf(fp, "%lld %.1f %ld %.1f %ld\n",
+                    (long long)(wall0 + (int64_t)b * 100),
+                    (double)((int64_t)b * 100000 - win0_us) / 1e6, n[b],
+                    (double)max[b] / 1000.0, slow[b]);
+    fclose(fp);
+}
+
 static void run_workflows(const opts_t *o) {
     char events[256], history[256], type[64];
     cairn_conf_topic(conf, "events", events, sizeof(events));
@@ -345,6 +400,15 @@ static void run_workflows(const opts_t *o) {
     int64_t t_win0 = t_start + (int64_t)(o->warmup * 1e6);
     int64_t t_win1 = t_win0 + (int64_t)(o->duration * 1e6);
     int64_t t_drain = t_win1 + (int64_t)(o->drain * 1e6);
+    /* The timeline: completions per 100 ms since t_start, the slowest of
+     * them, and how many took longer than 250 ms. A p99 decided by one
+     * stall shows as a few buckets holding most of the slow ones. */
+    size_t nbk = (size_t)((t_drain - t_start) / 100000) + 2;
+    long *bk_n = calloc(nbk, sizeof(long)), *bk_slow = calloc(nbk, sizeof(long));
+    int64_t *bk_max = calloc(nbk, sizeof(int64_t));
+    if (!bk_n || !bk_slow || !bk_max)
+        die("out of memory");
+    int64_t wall0 = wall_ms();
     double cpu0 = 0;
     int window_open = 0;
 
@@ -399,6 +463,13 @@ static void run_workflows(const opts_t *o) {
                         inflight--;
                         done += fin;
                         failed += bad;
+                        size_t b = (size_t)((t1 - t_start) / 100000);
+                        if (b >= nbk)
+                            b = nbk - 1;
+                        bk_n[b]++;
+                        if (t1 - s.t0[i] > bk_max[b])
+                            bk_max[b] = t1 - s.t0[i];
+                        bk_slow[b] += t1 - s.t0[i] > 250000;
                         if (fin && t1 >= t_win0 && t1 < t_win1) {
                             if (nlat == lcap) {
                                 lcap *= 2;
@@ -454,6 +525,11 @@ static void run_workflows(const opts_t *o) {
                box - 100.0 * watched / el);
     }
     printf("\n");
+    write_timeline(o, label, wall0, t_win0 - t_start, t_win1 - t_start, nbk,
+                   bk_n, bk_max, bk_slow);
+    free(bk_n);
+    free(bk_slow);
+    free(bk_max);
     fflush(stdout);
     rd_kafka_flush(prod, 10000);
     rd_kafka_destroy(prod);
@@ -751,6 +827,7 @@ static void usage(FILE *fp) {
             "[--warmup S]\n"
             "           [--drain S] [--linger MS] [--id-prefix P] "
             "[--watch NAME=PID]...\n"
+            "           [--timeline FILE]\n"
             "       cairn-bench kafka-txn [--records N] [--size B] [--txn N] "
             "[--producers K]\n"
             "       cairn-bench kafka-latency [--records N]\n"
@@ -824,6 +901,8 @@ int main(int argc, char **argv) {
             o.producers = atoi(v);
         else if (!strcmp(a, "--workflows"))
             o.workflows = atol(v);
+        else if (!strcmp(a, "--timeline"))
+            o.timeline = v;
         else if (!strcmp(a, "--pid"))
             o.pid = atol(v);
         else if (!strcmp(a, "--watch") && o.nwatch < MAX_WATCH &&

@@ -23,11 +23,18 @@
 #
 # Knobs (environment): CAIRN_BENCH_PARTITIONS (2), CAIRN_BENCH_SECONDS (15,
 # window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 512 768 1024 2048"),
+# CAIRN_BENCH_WARMUP (30 s at C = 768 before the first measured run),
 # CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
 # CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
 # CAIRN_BENCH_METRICS_PORT (49500: cairnd's /metrics, read after each run;
 # the worker's is the next port; both saved as build/bench/metrics-*.txt),
-# CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run).
+# CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run),
+# CAIRN_BENCH_CAIRND_ARGS (more cairnd arguments, e.g. "-X kafka.debug=eos").
+#
+# Besides the figures, build/bench/ keeps each run's completion timeline
+# (timeline-<n>-c<C>.txt, 100 ms buckets), cairnd's log with every batch
+# slower than 100 ms and its phases, the broker's log (compaction passes)
+# and its GC log (kafka-gc.log): what to line up when a p99 looks wrong.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
@@ -36,6 +43,7 @@ BIN=$CAIRN_ROOT/build/bin
 OUT=$CAIRN_ROOT/build/bench
 P=${CAIRN_BENCH_PARTITIONS:-2}
 SECS=${CAIRN_BENCH_SECONDS:-15}
+WARMUP=${CAIRN_BENCH_WARMUP:-30}
 SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 512 768 1024 2048"}
 IDLE=${CAIRN_BENCH_IDLE:-50000}
 TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
@@ -58,9 +66,11 @@ export CAIRN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export CAIRN_PARTITIONS=$P CAIRN_REPLICATION_FACTOR=1 CAIRN_TOPIC_PREFIX=cairn.
 
 mkdir -p "$OUT"
+rm -f "$OUT"/timeline-*.txt
 LOG=$OUT/bench.log
 : >"$LOG"
 started=0
+RUNS=0
 PIDS=()
 
 say() { echo "$*" | tee -a "$LOG"; }
@@ -75,6 +85,11 @@ cleanup() {
     done
     ((${#pids[@]})) && stop_pids 60 "${pids[@]}"
     if ((started)); then
+        local rec=$CAIRN_ROOT/deploy/.run/kafka-bench/dir
+        if [[ -f $rec ]]; then
+            cp "$(<"$rec")/node1/gc.log" "$OUT/kafka-gc.log" 2>/dev/null
+            cp "$(<"$rec")/node1/broker.log" "$OUT/kafka-broker.log" 2>/dev/null
+        fi
         note "tearing down the bench cluster"
         "${KAFKA[@]}" stop --name bench >>"$LOG" 2>&1 || true
         "${REDIS[@]}" stop --port "$REDIS_PORT" --name bench >>"$LOG" 2>&1 || true
@@ -109,9 +124,12 @@ start_proc() {
     disown $! # its death (the restore's SIGKILL) is ours to report
 }
 
+# Batches slower than 100 ms are logged with their phases (cairnd-1.log),
+# so that a run's slowest workflows can be matched with what stalled.
 start_cairnd() {
     CAIRN_NODE_ID=bench-cairnd-1 CAIRN_METRICS_PORT=$METRICS_PORT \
-        start_proc cairnd-1 "$BIN/cairnd"
+        CAIRN_LOG_SLOW_BATCH_MS=100 \
+        start_proc cairnd-1 "$BIN/cairnd" ${CAIRN_BENCH_CAIRND_ARGS:-}
 }
 
 # cairnd's own view from /metrics: batch events sum and count, commit
@@ -136,7 +154,9 @@ workflows() {
     local c=$1 m0 m1
     shift
     m0=$(scrape)
-    bench workflows --concurrency "$c" "$@"
+    RUNS=$((RUNS + 1))
+    bench workflows --concurrency "$c" "$@" \
+        --timeline "$OUT/timeline-$RUNS-c$c.txt"
     m1=$(scrape)
     # Both processes' whole /metrics after the run (cumulative), for a
     # closer look at the histograms.
@@ -264,10 +284,16 @@ WATCH=(--watch "kafka=$kafka_pid" --watch "redis=$redis_pid"
     --watch "cairnd=$(pid_of cairnd-1)" --watch "worker=$(pid_of worker-1)"
     --watch "timers=$(pid_of timers-1)")
 # Warms every shard's producer (its first transaction learns topic metadata,
-# about a second) and the broker's JIT; not reported.
-note "warm-up"
-"$BIN/cairn-bench" workflows --concurrency 64 --duration 5 --warmup 1 \
-    --linger 1 >>"$LOG" 2>&1 || note "warm-up reported a problem (see $LOG)"
+# about a second) and the broker's JIT, at the loads measured next; not
+# reported. CAIRN_BENCH_WARMUP seconds at C = 768, then 10 s at C = 1: with
+# 5 s at C = 64 the broker's compiler threads still took ~40 % of a core
+# through the C = 1 run (docs/BENCHMARKS.md, "Fifth session").
+note "warm-up: ${WARMUP}s at concurrency 768, 10s at concurrency 1"
+for wc in "768 $WARMUP" "1 10"; do
+    read -r wc_c wc_s <<<"$wc"
+    "$BIN/cairn-bench" workflows --concurrency "$wc_c" --duration "$wc_s" --warmup 1 \
+        --linger 1 >>"$LOG" 2>&1 || note "warm-up reported a problem (see $LOG)"
+done
 note "concurrency 1 for ${SECS}s"
 workflows 1 --duration "$SECS" --warmup 2 "${WATCH[@]}"
 for c in $SWEEP; do

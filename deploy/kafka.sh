@@ -202,6 +202,9 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.BrokerServer=INFO
 log4j.logger.kafka.server.ControllerServer=INFO
 log4j.logger.kafka.Kafka\$=INFO
+# one summary per compaction pass (when, which log, how long): the cleaner
+# competes with the brokers' request threads for CPU and disk
+log4j.logger.kafka.log.LogCleaner=INFO
 EOF
     for ((i = 1; i <= NODES; i++)); do
         mkdir -p "$DIR/node$i/data"
@@ -283,7 +286,10 @@ launch_node() {
     local i=$1
     java_opts "$i"
     # setsid: the broker is a daemon, not part of the caller's job.
+    # The GC log (pauses with wall-clock times) next to broker.log: a
+    # stop-the-world pause stalls every client of the broker at once.
     setsid java "${JAVA_OPTS[@]}" \
+        "-Xlog:gc:file=$DIR/node$i/gc.log:time,uptime:filecount=2,filesize=8m" \
         -Dlog4j.configuration="file:$DIR/log4j.properties" \
         -Dkafka.logs.dir="$DIR/node$i" \
         -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$DIR/node$i/server.properties" \
