@@ -409,10 +409,10 @@ static double proc_stat_field(int i) {
     fclose(fp);
     buf[n] = '\0';
     char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    if (!p)
+    if (!p || i < 3)
         return -1;
-    p++;
-    for (int f = 2; f < i && p; f++) /* field 2 ends at the ')' */
+    p++; /* the space before field 3 */
+    for (int f = 3; f < i && p; f++)
         p = strchr(p + 1, ' ');
     return p ? strtod(p + 1, NULL) : -1;
 }

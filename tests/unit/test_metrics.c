@@ -27,6 +27,13 @@
 
 #include "metrics.h"
 
+/* The value of the sample that follows `prefix` in rendered text. */
+static double sample(const char *text, const char *prefix) {
+    const char *p = strstr(text, prefix);
+    assert_non_null(p);
+    return strtod(p + strlen(prefix), NULL);
+}
+
 static void test_counter_gauge_render(void **state) {
     (void)state;
     cairn_metrics_t *m = cairn_metrics_new();
@@ -159,6 +166,20 @@ static void test_callbacks_and_text(void **state) {
     assert_non_null(strstr(text, "\nprocess_resident_memory_bytes "));
     assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
     assert_null(strstr(text, "NaN"));
+    /* The values, from /proc/self/stat: this process started between the
+     * boot and now, and has at least one thread. */
+    double start = sample(text, "\nprocess_start_time_seconds ");
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double up = -1;
+    FILE *fp = fopen("/proc/uptime", "r");
+    assert_non_null(fp);
+    assert_int_equal(fscanf(fp, "%lf", &up), 1);
+    fclose(fp);
+    assert_true(start <= (double)now.tv_sec + 1);
+    assert_true(start >= (double)now.tv_sec - up - 1);
+    assert_true(sample(text, "\nprocess_threads ") >= 1);
+    assert_true(sample(text, "\nprocess_open_fds ") >= 3);
     free(text);
     cairn_metrics_destroy(m);
 }
