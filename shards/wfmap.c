@@ -1,5 +1,17 @@
 /*
- * wfmap.c — open-addressing hash map (FNV-1a), load factor <= 0.7.
+ * wfmap.c — open-addressing hash map (FNV-1a), load factor <= 0.7, grown
+ * incrementally.
+ *
+ * Growing a table in one go stalls its shard: at 366,000 workflows the new
+ * table is 12 MB of fresh pages and every entry a cache miss, 63-80 ms in
+ * one batch (docs/BENCHMARKS.md, "Fifth session"), and it doubles with the
+ * map. So a full table hands over to one twice its size and its entries
+ * move a few slots at a time: every store moves the entries of MIGRATE_STEP
+ * old slots, in slot order, each removed from the old table by
+ * backward-shift deletion so that the rest stay reachable. Until the old
+ * table is empty a key lives in exactly one of the two; lookups try the new
+ * table, then the old. The new table has room for 0.7 x its old size more
+ * keys before it is full, and the move is done after old size / 64 stores.
  */
 #include "wfmap.h"
 
@@ -17,9 +29,13 @@ enum { OWNS_WF, OWNS_FROZEN, BORROWED };
 
 struct cairn_wfmap_s {
     slot_t *slots;
-    size_t cap, count; /* cap is a power of two */
+    size_t cap, count; /* cap is a power of two; count over both tables */
+    slot_t *old;       /* the table being emptied into slots, or NULL */
+    size_t ocap, mig;  /* its size; its slots below mig are empty */
     int kind;          /* what a removed value needs: OWNS_WF, ... */
 };
+
+enum { MIGRATE_STEP = 64 };
 
 static uint64_t fnv1a(const char *s) {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -70,13 +86,22 @@ cairn_frozen_t *cairn_frozen_new(const char *data, size_t len,
     return f;
 }
 
-void cairn_wfmap_clear(cairn_wfmap_t *map) {
-    for (size_t i = 0; i < map->cap; i++) {
-        if (map->slots[i].id) {
-            free(map->slots[i].id);
-            release(map, map->slots[i].wf);
-            map->slots[i].id = NULL;
+static void clear_table(cairn_wfmap_t *map, slot_t *t, size_t cap) {
+    for (size_t i = 0; i < cap; i++) {
+        if (t[i].id) {
+            free(t[i].id);
+            release(map, t[i].wf);
+            t[i].id = NULL;
         }
+    }
+}
+
+void cairn_wfmap_clear(cairn_wfmap_t *map) {
+    clear_table(map, map->slots, map->cap);
+    if (map->old) {
+        clear_table(map, map->old, map->ocap);
+        free(map->old);
+        map->old = NULL;
     }
     map->count = 0;
 }
@@ -89,18 +114,32 @@ void cairn_wfmap_destroy(cairn_wfmap_t *map) {
     free(map);
 }
 
-static size_t find_slot(const cairn_wfmap_t *map, const char *id,
-                        uint64_t hash) {
-    size_t mask = map->cap - 1, i = hash & mask;
-    while (map->slots[i].id &&
-           (map->slots[i].hash != hash || strcmp(map->slots[i].id, id)))
+/* The slot of id in table t, or the empty slot where its probe ends. */
+static size_t find_in(const slot_t *t, size_t cap, const char *id,
+                      uint64_t hash) {
+    size_t mask = cap - 1, i = hash & mask;
+    while (t[i].id && (t[i].hash != hash || strcmp(t[i].id, id)))
         i = (i + 1) & mask;
     return i;
 }
 
+/* id's slot in either table, or NULL. */
+static slot_t *locate(const cairn_wfmap_t *map, const char *id,
+                      uint64_t hash) {
+    size_t i = find_in(map->slots, map->cap, id, hash);
+    if (map->slots[i].id)
+        return &map->slots[i];
+    if (map->old) {
+        i = find_in(map->old, map->ocap, id, hash);
+        if (map->old[i].id)
+            return &map->old[i];
+    }
+    return NULL;
+}
+
 static void *get(const cairn_wfmap_t *map, const char *id) {
-    size_t i = find_slot(map, id, fnv1a(id));
-    return map->slots[i].id ? map->slots[i].wf : NULL;
+    slot_t *s = locate(map, id, fnv1a(id));
+    return s ? s->wf : NULL;
 }
 
 cairn_wf_t *cairn_wfmap_get(const cairn_wfmap_t *map, const char *id) {
@@ -112,45 +151,82 @@ cairn_frozen_t *cairn_wfmap_get_frozen(const cairn_wfmap_t *map,
     return get(map, id);
 }
 
+/*
+ * Empties slot i of table t by backward shift: each later entry of its
+ * cluster that may move closer to its home does, so that no probe crosses
+ * an empty slot before reaching its key. The slot's key and value are the
+ * caller's.
+ */
+static void shift_out(slot_t *t, size_t cap, size_t i) {
+    size_t mask = cap - 1, j = i;
+    t[i].id = NULL;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t[j].id)
+            break;
+        size_t home = t[j].hash & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            t[i] = t[j];
+            t[j].id = NULL;
+            i = j;
+        }
+    }
+}
+
+/* Moves the entries of up to `steps` old slots (all: SIZE_MAX) into the
+ * new table, and frees the old one once it is empty. */
+static void migrate(cairn_wfmap_t *map, size_t steps) {
+    while (map->old && steps--) {
+        if (map->mig == map->ocap) {
+            free(map->old);
+            map->old = NULL;
+            break;
+        }
+        slot_t *o = &map->old[map->mig];
+        while (o->id) { /* the shift may bring in the next of its cluster */
+            size_t j = find_in(map->slots, map->cap, o->id, o->hash);
+            map->slots[j] = *o;
+            shift_out(map->old, map->ocap, map->mig);
+        }
+        map->mig++;
+    }
+}
+
+/* Starts moving into a table twice the size (finishing a move under way
+ * first: it cannot be, as a move ends long before the new table fills). */
 static int grow(cairn_wfmap_t *map) {
-    size_t ncap = map->cap * 2;
-    slot_t *ns = calloc(ncap, sizeof(slot_t));
+    migrate(map, SIZE_MAX);
+    slot_t *ns = calloc(map->cap * 2, sizeof(slot_t));
     if (!ns)
         return -1;
-    for (size_t i = 0; i < map->cap; i++) {
-        slot_t *s = &map->slots[i];
-        if (!s->id)
-            continue;
-        size_t j = s->hash & (ncap - 1);
-        while (ns[j].id)
-            j = (j + 1) & (ncap - 1);
-        ns[j] = *s;
-    }
-    free(map->slots);
+    map->old = map->slots;
+    map->ocap = map->cap;
+    map->mig = 0;
     map->slots = ns;
-    map->cap = ncap;
+    map->cap *= 2;
     return 0;
 }
 
 static int store(cairn_wfmap_t *map, const char *id, void *wf,
                  int destroy_old) {
     uint64_t hash = fnv1a(id);
-    size_t i = find_slot(map, id, hash);
-    if (map->slots[i].id) {
-        if (destroy_old && map->slots[i].wf != wf)
-            release(map, map->slots[i].wf);
-        map->slots[i].wf = wf;
+    migrate(map, MIGRATE_STEP);
+    slot_t *s = locate(map, id, hash);
+    if (s) {
+        if (destroy_old && s->wf != wf)
+            release(map, s->wf);
+        s->wf = wf;
         return 0;
     }
-    if ((map->count + 1) * 10 > map->cap * 7) {
-        if (grow(map))
-            return -1;
-        i = find_slot(map, id, hash);
-    }
-    if (!(map->slots[i].id = strdup(id)))
+    if ((map->count + 1) * 10 > map->cap * 7 && grow(map))
         return -1;
-    map->slots[i].hash = hash;
-    map->slots[i].wf = wf;
+    char *copy = strdup(id);
+    if (!copy)
+        return -1;
+    s = &map->slots[find_in(map->slots, map->cap, id, hash)];
+    s->id = copy;
+    s->hash = hash;
+    s->wf = wf;
     map->count++;
     return 0;
 }
@@ -169,44 +245,48 @@ int cairn_wfmap_put_frozen(cairn_wfmap_t *map, const char *id,
 }
 
 void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
-    size_t mask = map->cap - 1, i = find_slot(map, id, fnv1a(id));
-    if (!map->slots[i].id)
-        return;
-    free(map->slots[i].id);
-    release(map, map->slots[i].wf);
-    map->slots[i].id = NULL;
-    map->count--;
-    /* Backward-shift the following cluster so probes stay unbroken. */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (!map->slots[j].id)
-            break;
-        size_t home = map->slots[j].hash & mask;
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            map->slots[i] = map->slots[j];
-            map->slots[j].id = NULL;
-            i = j;
-        }
+    uint64_t hash = fnv1a(id);
+    slot_t *t = map->slots;
+    size_t cap = map->cap, i = find_in(t, cap, id, hash);
+    if (!t[i].id && map->old) {
+        t = map->old;
+        cap = map->ocap;
+        i = find_in(t, cap, id, hash);
     }
+    if (!t[i].id)
+        return;
+    free(t[i].id);
+    release(map, t[i].wf);
+    shift_out(t, cap, i);
+    map->count--;
 }
 
 size_t cairn_wfmap_count(const cairn_wfmap_t *map) { return map->count; }
 
 int cairn_wfmap_has(const cairn_wfmap_t *map, const char *id) {
-    return map->slots[find_slot(map, id, fnv1a(id))].id != NULL;
+    return locate(map, id, fnv1a(id)) != NULL;
+}
+
+/* Positions run over the new table, then the old one: an entry moves only
+ * from the old to the new, so a walk without stores in between sees every
+ * entry once, and one with stores between its steps may miss or repeat
+ * some (as a walk across any store always could). */
+static slot_t *next_slot(const cairn_wfmap_t *map, size_t *pos) {
+    size_t end = map->cap + (map->old ? map->ocap : 0);
+    while (*pos < end) {
+        size_t p = (*pos)++;
+        slot_t *s = p < map->cap ? &map->slots[p] : &map->old[p - map->cap];
+        if (s->id)
+            return s;
+    }
+    return NULL;
 }
 
 static void *next(const cairn_wfmap_t *map, size_t *pos, const char **id) {
-    while (*pos < map->cap) {
-        slot_t *s = &map->slots[(*pos)++];
-        if (s->id) {
-            if (id)
-                *id = s->id;
-            return s->wf;
-        }
-    }
-    return NULL;
+    slot_t *s = next_slot(map, pos);
+    if (s && id)
+        *id = s->id;
+    return s ? s->wf : NULL;
 }
 
 cairn_wf_t *cairn_wfmap_next(const cairn_wfmap_t *map, size_t *pos,
@@ -220,10 +300,6 @@ cairn_frozen_t *cairn_wfmap_next_frozen(const cairn_wfmap_t *map,
 }
 
 const char *cairn_wfmap_next_id(const cairn_wfmap_t *map, size_t *pos) {
-    while (*pos < map->cap) {
-        slot_t *s = &map->slots[(*pos)++];
-        if (s->id)
-            return s->id;
-    }
-    return NULL;
+    slot_t *s = next_slot(map, pos);
+    return s ? s->id : NULL;
 }

@@ -1,6 +1,7 @@
 /*
  * test_wfmap.c — the shard's workflow map: put/get/replace/delete across
- * growth, backward-shift deletion keeping probes intact, borrowed maps, and
+ * growth (also while a full table hands its entries over to a larger one),
+ * backward-shift deletion keeping probes intact, borrowed maps, and
  * maps of closed workflows at rest (their encoded state, decoded again on
  * demand into the very same workflow).
  */
@@ -130,10 +131,93 @@ static void frozen_workflows_decode_to_the_same_state(void **state) {
     cairn_wfmap_destroy(m);
 }
 
+/* Checks the whole map against the model: every key's presence and value,
+ * the count, and a walk (no stores during it) that sees each key once. */
+static void check_model(cairn_wfmap_t *m, const int *val, int nkeys,
+                        int present) {
+    char id[32];
+    for (int k = 0; k < nkeys; k++) {
+        snprintf(id, sizeof(id), "k-%d", k);
+        if (val[k] >= 0) {
+            assert_true(cairn_wfmap_has(m, id));
+            assert_ptr_equal(cairn_wfmap_get(m, id), FAKE(val[k]));
+        } else {
+            assert_false(cairn_wfmap_has(m, id));
+        }
+    }
+    assert_int_equal(cairn_wfmap_count(m), present);
+    unsigned char *seen = calloc((size_t)nkeys, 1);
+    assert_non_null(seen);
+    size_t pos = 0, walked = 0;
+    const char *k;
+    while (cairn_wfmap_next(m, &pos, &k)) {
+        int i = atoi(k + 2);
+        assert_true(i >= 0 && i < nkeys && val[i] >= 0);
+        assert_int_equal(seen[i]++, 0);
+        walked++;
+    }
+    assert_int_equal(walked, present);
+    free(seen);
+}
+
+/*
+ * Random puts, replacements and deletes against a model, the map growing
+ * (and its tables handing over entries a few slots at a time) several times
+ * over; after each operation the key it touched and another at random are
+ * checked, and the whole map every 1,000 operations (so also while a
+ * handover is under way).
+ */
+static void incremental_growth_matches_a_model(void **state) {
+    (void)state;
+    enum { NKEYS = 150000, OPS = 300000 };
+    cairn_wfmap_t *m = cairn_wfmap_new_borrowed();
+    int *val = malloc(NKEYS * sizeof(int));
+    assert_non_null(val);
+    for (int k = 0; k < NKEYS; k++)
+        val[k] = -1;
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+    int present = 0;
+    char id[32];
+    for (int op = 1; op <= OPS; op++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        /* mostly puts early (growth), balanced later */
+        int k = (int)(x % (uint64_t)(op < OPS / 2 ? NKEYS : NKEYS / 2));
+        int del = (x >> 32) % 100 < (op < OPS / 2 ? 15 : 50);
+        snprintf(id, sizeof(id), "k-%d", k);
+        if (del) {
+            cairn_wfmap_del(m, id);
+            present -= val[k] >= 0;
+            val[k] = -1;
+            assert_false(cairn_wfmap_has(m, id));
+        } else {
+            assert_int_equal(cairn_wfmap_put(m, id, FAKE(op)), 0);
+            present += val[k] < 0;
+            val[k] = op;
+            assert_ptr_equal(cairn_wfmap_get(m, id), FAKE(op));
+        }
+        /* and one other key, at random */
+        int r = (int)((x >> 17) % NKEYS);
+        snprintf(id, sizeof(id), "k-%d", r);
+        assert_int_equal(cairn_wfmap_has(m, id), val[r] >= 0);
+        if (val[r] >= 0)
+            assert_ptr_equal(cairn_wfmap_get(m, id), FAKE(val[r]));
+        if (op % 1000 == 0)
+            check_model(m, val, NKEYS, present);
+    }
+    check_model(m, val, NKEYS, present);
+    cairn_wfmap_clear(m);
+    assert_int_equal(cairn_wfmap_count(m), 0);
+    snprintf(id, sizeof(id), "k-%d", 1);
+    assert_false(cairn_wfmap_has(m, id));
+    cairn_wfmap_destroy(m);
+    free(val);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(many_keys_survive_growth_and_deletes),
         cmocka_unit_test(replace_and_clear),
+        cmocka_unit_test(incremental_growth_matches_a_model),
         cmocka_unit_test(frozen_workflows_decode_to_the_same_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
