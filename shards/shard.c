@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "codec.h"
@@ -124,6 +125,7 @@ struct cairn_shard_s {
     int force_snapshot;   /* this batch must write every changed workflow */
     int64_t lap_us;       /* start of the phase being timed (lap()) */
     int64_t cycle_us[CAIRN_PHASES]; /* this cycle's time by phase */
+    struct rusage cycle_ru;         /* the thread's usage at its start */
 };
 
 /* The committed offset's metadata: "cairn.checkpoint=<input offset>". */
@@ -1325,8 +1327,15 @@ static int take_ownership(cairn_shard_t *shard) {
     return -1;
 }
 
+static int64_t tv_us(struct timeval tv) {
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
 /* log.slow.batch.ms: one warning per batch whose work (all but the wait
- * for its records) took longer, with the phases that made it slow. */
+ * for its records) took longer, with the phases that made it slow and what
+ * the shard's thread did meanwhile: CPU time well below the wall time
+ * means it waited (the broker, Redis, a lock, or a CPU given to another
+ * process: involuntary context switches). */
 static void log_slow_batch(cairn_shard_t *shard, int64_t slow_us,
                            size_t nevents) {
     const int64_t *c = shard->cycle_us;
@@ -1334,14 +1343,24 @@ static void log_slow_batch(cairn_shard_t *shard, int64_t slow_us,
                    c[CAIRN_PH_COMMIT] + c[CAIRN_PH_INDEX];
     if (!slow_us || work <= slow_us)
         return;
+    struct rusage ru, *r0 = &shard->cycle_ru;
+    if (getrusage(RUSAGE_THREAD, &ru))
+        memset(&ru, 0, sizeof(ru));
+    int64_t user = tv_us(ru.ru_utime) - tv_us(r0->ru_utime);
+    int64_t sys = tv_us(ru.ru_stime) - tv_us(r0->ru_stime);
     cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
               "slow batch: %.1f ms (wait %.1f, apply %.1f, snapshot %.1f, "
-              "commit %.1f, index %.1f ms), %zu events",
+              "commit %.1f, index %.1f ms), %zu events; thread cpu %.1f ms "
+              "(sys %.1f), %ld voluntary and %ld involuntary context "
+              "switches, %ld page faults",
               (double)work / 1000.0, (double)c[CAIRN_PH_WAIT] / 1000.0,
               (double)c[CAIRN_PH_APPLY] / 1000.0,
               (double)c[CAIRN_PH_SNAPSHOT] / 1000.0,
               (double)c[CAIRN_PH_COMMIT] / 1000.0,
-              (double)c[CAIRN_PH_INDEX] / 1000.0, nevents);
+              (double)c[CAIRN_PH_INDEX] / 1000.0, nevents,
+              (double)(user + sys) / 1000.0, (double)sys / 1000.0,
+              ru.ru_nvcsw - r0->ru_nvcsw, ru.ru_nivcsw - r0->ru_nivcsw,
+              (ru.ru_minflt - r0->ru_minflt) + (ru.ru_majflt - r0->ru_majflt));
 }
 
 static void *run(void *arg) {
@@ -1361,6 +1380,8 @@ static void *run(void *arg) {
         memset(shard->cycle_us, 0, sizeof(shard->cycle_us));
         int stop = take_batch(shard);
         lap(shard, CAIRN_PH_WAIT);
+        if (slow_us && getrusage(RUSAGE_THREAD, &shard->cycle_ru))
+            memset(&shard->cycle_ru, 0, sizeof(shard->cycle_ru));
         if (stop == 2)
             break;
         /* Idle, or released with nothing left to apply: a snapshot batch
