@@ -66,7 +66,7 @@ export CAIRN_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 export CAIRN_PARTITIONS=$P CAIRN_REPLICATION_FACTOR=1 CAIRN_TOPIC_PREFIX=cairn.
 
 mkdir -p "$OUT"
-rm -f "$OUT"/timeline-*.txt
+rm -f "$OUT"/timeline-*.txt "$OUT"/*-1.log "$OUT"/kafka-*.log # this run's only
 LOG=$OUT/bench.log
 : >"$LOG"
 started=0

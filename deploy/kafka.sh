@@ -202,9 +202,10 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 log4j.logger.kafka.server.BrokerServer=INFO
 log4j.logger.kafka.server.ControllerServer=INFO
 log4j.logger.kafka.Kafka\$=INFO
-# one summary per compaction pass (when, which log, how long): the cleaner
-# competes with the brokers' request threads for CPU and disk
+# one summary per compaction pass (when, which log, how long; the cleaner
+# competes with the request threads for CPU and disk) and a line per segment roll
 log4j.logger.kafka.log.LogCleaner=INFO
+log4j.logger.kafka.log.LocalLog=INFO
 EOF
     for ((i = 1; i <= NODES; i++)); do
         mkdir -p "$DIR/node$i/data"
