@@ -479,7 +479,9 @@ void cairn_conf_write_markdown(FILE *fp) {
                 "in `--help`).\n\n"
                 "Properties named `kafka.<name>` pass through to librdkafka "
                 "as `<name>` (see librdkafka's CONFIGURATION.md), e.g. "
-                "`-X kafka.security.protocol=ssl`.\n\n"
+                "`-X kafka.security.protocol=ssl`. Producers compress "
+                "with lz4 unless `kafka.compression.type` (or "
+                "`kafka.compression.codec`) is given.\n\n"
                 "| property | environment | type | default | range | used "
                 "by | description |\n"
                 "|---|---|---|---|---|---|---|\n");

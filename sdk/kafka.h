@@ -24,7 +24,8 @@
 rd_kafka_conf_t *cairn_kafka_conf_new(const cairn_conf_t *conf,
                                       const char *client_id, char *errstr,
                                       size_t errstr_size);
-/* The same plus partitioner=murmur2_random, for producers. */
+/* The same plus partitioner=murmur2_random and, unless kafka.compression.type
+ * or kafka.compression.codec is given, compression.type=lz4: for producers. */
 rd_kafka_conf_t *cairn_kafka_producer_conf_new(const cairn_conf_t *conf,
                                                const char *client_id,
                                                char *errstr,
