@@ -186,9 +186,6 @@ static rd_kafka_t *new_producer(const char *cid, const char *txn_id,
         cairn_kafka_conf_set(kc, "enable.idempotence", "true", errstr,
                              sizeof(errstr)) ||
         cairn_kafka_conf_set(kc, "linger.ms", num, errstr, sizeof(errstr)) ||
-        /* the broker's raw ceiling (kafka-txn, kafka-latency): uncompressed */
-        (txn_id && cairn_kafka_conf_set(kc, "compression.type", "none",
-                                        errstr, sizeof(errstr))) ||
         (txn_id && cairn_kafka_conf_set(kc, "transactional.id", txn_id, errstr,
                                         sizeof(errstr))))
         die("producer configuration");

@@ -81,6 +81,12 @@ static const prop_t props[] = {
      "its state is written it is held at rest, as those bytes (about the "
      "size of its state JSON): budget that per workflow closed in the "
      "period."},
+    {"state.compression", T_STR, "lz4", 0, 0, D,
+     "Compression of the state topic's records: none, gzip, snappy, lz4 "
+     "or zstd. The topic is compacted, and every compaction pass rewrites "
+     "it whole; compressed, it is several times smaller (docs/"
+     "ARCHITECTURE.md, \"Compression\"). The other topics follow "
+     "kafka.compression.type (librdkafka's default: none)."},
     {"state.snapshot.interval.ms", T_INT, "1000", 0, 3600000, D,
      "How long a changed workflow waits before its shard writes its state "
      "to the state topic (one record, in the transaction of a later batch; "
@@ -479,9 +485,7 @@ void cairn_conf_write_markdown(FILE *fp) {
                 "in `--help`).\n\n"
                 "Properties named `kafka.<name>` pass through to librdkafka "
                 "as `<name>` (see librdkafka's CONFIGURATION.md), e.g. "
-                "`-X kafka.security.protocol=ssl`. Producers compress "
-                "with lz4 unless `kafka.compression.type` (or "
-                "`kafka.compression.codec`) is given.\n\n"
+                "`-X kafka.security.protocol=ssl`.\n\n"
                 "| property | environment | type | default | range | used "
                 "by | description |\n"
                 "|---|---|---|---|---|---|---|\n");

@@ -52,39 +52,30 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                   fac, buf);
 }
 
-/* 1 if kafka.<name> was given (under either of two names). */
-static int kafka_prop_given(const cairn_conf_t *conf, const char *a,
-                            const char *b) {
-    for (size_t i = 0; i < cairn_conf_kafka_count(conf); i++) {
-        const char *name, *value;
-        cairn_conf_kafka_at(conf, i, &name, &value);
-        if (!strcmp(name, a) || !strcmp(name, b))
-            return 1;
-    }
-    return 0;
-}
-
 rd_kafka_conf_t *cairn_kafka_producer_conf_new(const cairn_conf_t *conf,
                                                const char *client_id,
                                                char *errstr,
                                                size_t errstr_size) {
     rd_kafka_conf_t *kc = cairn_kafka_conf_new(conf, client_id, errstr,
                                                errstr_size);
-    if (!kc)
-        return NULL;
-    /* lz4 unless kafka.compression.type (or .codec) says otherwise: a
-     * workflow's state and history are JSON-rich records that compress
-     * several times over, and the state topic's compaction passes shrink
-     * with them (docs/ARCHITECTURE.md, "Compression"). */
-    if (cairn_kafka_conf_set(kc, "partitioner", "murmur2_random", errstr,
-                             errstr_size) ||
-        (!kafka_prop_given(conf, "compression.type", "compression.codec") &&
-         cairn_kafka_conf_set(kc, "compression.type", "lz4", errstr,
-                              errstr_size))) {
+    if (kc && cairn_kafka_conf_set(kc, "partitioner", "murmur2_random", errstr,
+                                   errstr_size)) {
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
     return kc;
+}
+
+rd_kafka_topic_conf_t *cairn_kafka_topic_conf_compression(const char *codec,
+                                                          char *errstr,
+                                                          size_t errstr_size) {
+    rd_kafka_topic_conf_t *tc = rd_kafka_topic_conf_new();
+    if (rd_kafka_topic_conf_set(tc, "compression.codec", codec, errstr,
+                                errstr_size) != RD_KAFKA_CONF_OK) {
+        rd_kafka_topic_conf_destroy(tc);
+        return NULL;
+    }
+    return tc;
 }
 
 rd_kafka_conf_t *cairn_kafka_conf_new(const cairn_conf_t *conf,

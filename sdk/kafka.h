@@ -24,12 +24,18 @@
 rd_kafka_conf_t *cairn_kafka_conf_new(const cairn_conf_t *conf,
                                       const char *client_id, char *errstr,
                                       size_t errstr_size);
-/* The same plus partitioner=murmur2_random and, unless kafka.compression.type
- * or kafka.compression.codec is given, compression.type=lz4: for producers. */
+/* The same plus partitioner=murmur2_random, for producers. */
 rd_kafka_conf_t *cairn_kafka_producer_conf_new(const cairn_conf_t *conf,
                                                const char *client_id,
                                                char *errstr,
                                                size_t errstr_size);
+/*
+ * A topic configuration whose records are compressed with codec (none,
+ * gzip, snappy, lz4, zstd); NULL with librdkafka's message on another value.
+ */
+rd_kafka_topic_conf_t *cairn_kafka_topic_conf_compression(const char *codec,
+                                                          char *errstr,
+                                                          size_t errstr_size);
 /* rd_kafka_conf_set that reports "name=value: reason" into errstr. */
 cairn_err_t cairn_kafka_conf_set(rd_kafka_conf_t *kc, const char *name,
                                  const char *value, char *errstr,

@@ -237,6 +237,16 @@ cairn_node_t *cairn_node_new(cairn_conf_t *conf, char *errstr,
         (size_t)cairn_conf_int(conf, "payload.max.bytes");
     node->limits.max_history_events =
         (size_t)cairn_conf_int(conf, "history.max.events");
+    rd_kafka_topic_conf_t *tc = cairn_kafka_topic_conf_compression(
+        cairn_conf_str(conf, "state.compression"), errstr, errstr_size);
+    if (!tc) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", errstr);
+        snprintf(errstr, errstr_size, "state.compression: %s", why);
+        free(node);
+        return NULL;
+    }
+    rd_kafka_topic_conf_destroy(tc);
     pthread_mutex_init(&node->lock, NULL);
     if (!(node->metrics = cairn_metrics_new()))
         goto err;

@@ -71,6 +71,7 @@ struct cairn_shard_s {
     cairn_node_t *node;
     int32_t partition;
     rd_kafka_t *producer;
+    rd_kafka_topic_t *rkt_state; /* the producer's state topic: its codec */
     cairn_wfmap_t *wfs;    /* workflows, decoded: running or recently closed */
     cairn_wfmap_t *closed; /* closed workflows at rest (cairn_frozen_t) */
     cairn_index_t *ix;
@@ -217,6 +218,18 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
         snprintf(errstr, errstr_size, "init_transactions(%s): %s", txn_id,
                  rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    /* The state topic's records are compressed (state.compression, checked
+     * at start): its handle, made before any record names the topic, is
+     * the one the producer uses for it. */
+    rd_kafka_topic_conf_t *tc = cairn_kafka_topic_conf_compression(
+        cairn_conf_str(node->conf, "state.compression"), errstr, errstr_size);
+    if (!tc || !(shard->rkt_state = rd_kafka_topic_new(rk, node->t_state, tc))) {
+        if (tc)
+            snprintf(errstr, errstr_size, "state topic: %s",
+                     rd_kafka_err2str(rd_kafka_last_error()));
         rd_kafka_destroy(rk);
         return NULL;
     }
@@ -1531,6 +1544,8 @@ static void halt(cairn_shard_t *shard, int commit) {
     clear_batch_outputs(shard);
     if (shard->producer) {
         /* Nothing is open: every batch ended in commit or abort. */
+        rd_kafka_topic_destroy(shard->rkt_state);
+        shard->rkt_state = NULL;
         rd_kafka_destroy(shard->producer);
         shard->producer = NULL;
     }

@@ -102,3 +102,9 @@ def test_bad_cairnd_argument(cluster):
     r = subprocess.run([os.path.join(BIN, "cairnd"), "--frob"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "unexpected argument" in r.stderr
+    # a property of the right type but a value librdkafka has no codec for
+    r = subprocess.run([os.path.join(BIN, "cairnd"), "-X",
+                        "state.compression=brotli"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, r.stderr
+    assert "state.compression" in r.stderr and "brotli" in r.stderr
