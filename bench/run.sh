@@ -33,8 +33,9 @@
 #
 # Besides the figures, build/bench/ keeps each run's completion timeline
 # (timeline-<n>-c<C>.txt, 100 ms buckets), cairnd's log with every batch
-# slower than 100 ms and its phases, the broker's log (compaction passes)
-# and its GC log (kafka-gc.log): what to line up when a p99 looks wrong.
+# slower than 100 ms and its phases, the worker's with every such round,
+# the broker's log (compaction passes, segment rolls) and its GC log
+# (kafka-gc.log): what to line up when a p99 looks wrong.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../deploy/lib.sh"
@@ -217,7 +218,7 @@ off=$(log_end "$OUT/cairnd-1.log")
 start_cairnd
 CAIRN_NODE_ID=bench-timers-1 start_proc timers-1 "$BIN/cairn-timers"
 CAIRN_NODE_ID=bench-worker-1 CAIRN_METRICS_PORT=$((METRICS_PORT + 1)) \
-    start_proc worker-1 "$BIN/cairn-worker-demo"
+    CAIRN_LOG_SLOW_BATCH_MS=100 start_proc worker-1 "$BIN/cairn-worker-demo"
 wait_owned "$off" 120
 "$BIN/cairn" definitions put "$CAIRN_ROOT/examples/demo/order.json" \
     "$CAIRN_ROOT/bench/idle.json" >>"$LOG" 2>&1

@@ -106,10 +106,12 @@ static const prop_t props[] = {
     {"log.level", T_STR, "info", 0, 0, ALL,
      "Log level: debug, info, warn, error. Logs go to stderr, one event a "
      "line (logfmt)."},
-    {"log.slow.batch.ms", T_INT, "1000", 0, 3600000, D,
+    {"log.slow.batch.ms", T_INT, "1000", 0, 3600000, D | W,
      "A shard logs a warning for every batch whose work (apply, snapshot, "
      "commit and index; not the wait for its events) takes longer than "
-     "this, with the time of each phase and the batch's size; 0 = never."},
+     "this, with the time of each phase, the batch's size and what its "
+     "thread did; a worker, for every round of tasks whose run and "
+     "delivery take longer; 0 = never."},
     /* timers */
     {"timers.lease.ms", T_INT, "10000", 100, 3600000, TM,
      "How long a claimed timer is leased to one cairn-timers instance before "

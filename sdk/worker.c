@@ -46,6 +46,7 @@ struct cairn_worker_s {
     cairn_conf_t *conf;
     char queue[256], t_tasks[512], t_events[256], t_dlq[256];
     int concurrency;
+    int64_t slow_us; /* log.slow.batch.ms, in us: a slower round is logged */
     rd_kafka_t *consumer, *producer;
     reg_t *regs;
     size_t nregs;
@@ -155,6 +156,7 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
     cairn_conf_topic(conf, "events", w->t_events, sizeof(w->t_events));
     cairn_conf_topic(conf, "dlq", w->t_dlq, sizeof(w->t_dlq));
     w->concurrency = (int)cairn_conf_int(conf, "worker.concurrency");
+    w->slow_us = cairn_conf_int(conf, "log.slow.batch.ms") * 1000;
     if (!(w->conf = cairn_conf_dup(conf)))
         goto err;
     if (!(w->producer = new_producer(w, errstr, errstr_size)))
@@ -447,6 +449,7 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
         }
         if (!n)
             continue;
+        int64_t t_run = cairn_mono_us();
         /* Run the round on up to `concurrency` threads pulling jobs. */
         round_t rd = {jobs, n, 0};
         int nth = n < w->concurrency ? n : w->concurrency, started = 0;
@@ -456,12 +459,20 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
         round_worker(&rd);
         for (int i = 0; i < started; i++)
             pthread_join(th[i], NULL);
+        int64_t t_flush = cairn_mono_us();
         for (int i = 0; i < n; i++)
             if (jobs[i].decoded)
                 produce_result(w, &jobs[i].result);
         /* Deliver every result of the round before committing its offsets. */
         int before = w->failed_deliveries;
         rd_kafka_flush(w->producer, 30000);
+        int64_t t_done = cairn_mono_us();
+        if (w->slow_us && t_done - t_run > w->slow_us)
+            LOG_WARN("slow round: %.1f ms (run %.1f, produce and flush "
+                     "%.1f ms), %d tasks",
+                     (double)(t_done - t_run) / 1000.0,
+                     (double)(t_flush - t_run) / 1000.0,
+                     (double)(t_done - t_flush) / 1000.0, n);
         int ok = w->failed_deliveries == before &&
                  rd_kafka_outq_len(w->producer) == 0;
         rd_kafka_topic_partition_list_t *l =
