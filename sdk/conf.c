@@ -110,8 +110,8 @@ static const prop_t props[] = {
      "A shard logs a warning for every batch whose work (apply, snapshot, "
      "commit and index; not the wait for its events) takes longer than "
      "this, with the time of each phase, the batch's size and what its "
-     "thread did; a worker, for every round of tasks whose run and "
-     "delivery take longer; 0 = never."},
+     "thread did; a worker, for every round of tasks whose results take "
+     "longer to deliver; 0 = never."},
     /* timers */
     {"timers.lease.ms", T_INT, "10000", 100, 3600000, TM,
      "How long a claimed timer is leased to one cairn-timers instance before "
