@@ -123,18 +123,29 @@ static size_t find_in(const slot_t *t, size_t cap, const char *id,
     return i;
 }
 
-/* id's slot in either table, or NULL. */
+/* id's slot in either table, or NULL; *table and *cap (if asked) say
+ * which table holds it. */
+static slot_t *locate_in(const cairn_wfmap_t *map, const char *id,
+                         uint64_t hash, slot_t **table, size_t *cap) {
+    slot_t *t = map->slots;
+    size_t n = map->cap, i = find_in(t, n, id, hash);
+    if (!t[i].id && map->old) {
+        t = map->old;
+        n = map->ocap;
+        i = find_in(t, n, id, hash);
+    }
+    if (!t[i].id)
+        return NULL;
+    if (table) {
+        *table = t;
+        *cap = n;
+    }
+    return &t[i];
+}
+
 static slot_t *locate(const cairn_wfmap_t *map, const char *id,
                       uint64_t hash) {
-    size_t i = find_in(map->slots, map->cap, id, hash);
-    if (map->slots[i].id)
-        return &map->slots[i];
-    if (map->old) {
-        i = find_in(map->old, map->ocap, id, hash);
-        if (map->old[i].id)
-            return &map->old[i];
-    }
-    return NULL;
+    return locate_in(map, id, hash, NULL, NULL);
 }
 
 static void *get(const cairn_wfmap_t *map, const char *id) {
@@ -245,19 +256,14 @@ int cairn_wfmap_put_frozen(cairn_wfmap_t *map, const char *id,
 }
 
 void cairn_wfmap_del(cairn_wfmap_t *map, const char *id) {
-    uint64_t hash = fnv1a(id);
-    slot_t *t = map->slots;
-    size_t cap = map->cap, i = find_in(t, cap, id, hash);
-    if (!t[i].id && map->old) {
-        t = map->old;
-        cap = map->ocap;
-        i = find_in(t, cap, id, hash);
-    }
-    if (!t[i].id)
+    slot_t *t;
+    size_t cap;
+    slot_t *s = locate_in(map, id, fnv1a(id), &t, &cap);
+    if (!s)
         return;
-    free(t[i].id);
-    release(map, t[i].wf);
-    shift_out(t, cap, i);
+    free(s->id);
+    release(map, s->wf);
+    shift_out(t, cap, (size_t)(s - t));
     map->count--;
 }
 
