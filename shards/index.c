@@ -4,18 +4,22 @@
 #include "index.h"
 #include "clock.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "resp.h"
 
 struct cairn_index_s {
     char host[256];
     int port, db, partition;
     redisContext *rc;
+    cairn_resp_t out; /* commands queued since the last send, formatted */
     int queued;      /* commands appended, not yet sent */
     int pending;     /* commands sent whose replies are not read yet */
     int64_t wake_at; /* earliest fire time queued since the last send; 0 none */
@@ -39,6 +43,7 @@ void cairn_index_destroy(cairn_index_t *ix) {
         cairn_index_flush(ix); /* what was sent is read back before closing */
     if (ix->rc)
         redisFree(ix->rc);
+    cairn_resp_free(&ix->out);
     free(ix);
 }
 
@@ -51,6 +56,7 @@ static void drop(cairn_index_t *ix, const char *why) {
     if (ix->rc)
         redisFree(ix->rc);
     ix->rc = NULL;
+    cairn_resp_reset(&ix->out);
     ix->queued = ix->pending = 0;
     ix->wake_at = 0;
     ix->dirty = 1;
@@ -82,14 +88,45 @@ static int connected(cairn_index_t *ix) {
     return 1;
 }
 
-static void append(cairn_index_t *ix, int argc, const char **argv) {
+/* Starts a command of argc arguments: 0 if Redis is unreachable (then the
+ * caller writes no arguments: the command is dropped, a repair owed). */
+static int begin(cairn_index_t *ix, int argc) {
     if (!connected(ix))
-        return;
-    if (redisAppendCommandArgv(ix->rc, argc, argv, NULL) != REDIS_OK) {
-        drop(ix, ix->rc->errstr);
-        return;
-    }
+        return 0;
+    cairn_resp_cmd(&ix->out, argc);
     ix->queued++;
+    return 1;
+}
+
+/*
+ * Writes the formatted commands to Redis's socket, then forgets them: -1
+ * (dropped, a repair owed) if out of memory or the connection failed.
+ * hiredis only reads the replies: its own output buffer would copy the
+ * batch's commands into memory allocated afresh for every batch, which
+ * costs page faults as well as the copy. Its output buffer is empty here
+ * (only SELECT goes through it, synchronously, when connecting).
+ */
+static int send_out(cairn_index_t *ix) {
+    if (ix->out.failed) {
+        drop(ix, "out of memory formatting commands");
+        return -1;
+    }
+    size_t off = 0;
+    while (off < ix->out.len) {
+        ssize_t n = write(ix->rc->fd, ix->out.p + off, ix->out.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "write: %s",
+                     n < 0 ? strerror(errno) : "closed");
+            drop(ix, why);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    cairn_resp_reset(&ix->out);
+    return 0;
 }
 
 int cairn_index_timer_member(char *buf, size_t size, const char *wf_id,
@@ -101,14 +138,17 @@ int cairn_index_timer_member(char *buf, size_t size, const char *wf_id,
 void cairn_index_timer_add(cairn_index_t *ix, const char *wf_id,
                            const char *timer_id, int64_t generation,
                            int64_t fire_at_ms) {
-    char key[64], score[32], member[1024];
+    char key[64], member[1024];
     snprintf(key, sizeof(key), "cairn:timers:{%d}", ix->partition);
-    snprintf(score, sizeof(score), "%lld", (long long)fire_at_ms);
     cairn_index_timer_member(member, sizeof(member), wf_id, timer_id,
                              generation);
-    const char *argv[] = {"ZADD", key, score, member};
-    append(ix, 4, argv);
-    if (ix->rc && (!ix->wake_at || fire_at_ms < ix->wake_at))
+    if (!begin(ix, 4))
+        return;
+    cairn_resp_str(&ix->out, "ZADD");
+    cairn_resp_str(&ix->out, key);
+    cairn_resp_int(&ix->out, fire_at_ms);
+    cairn_resp_str(&ix->out, member);
+    if (!ix->wake_at || fire_at_ms < ix->wake_at)
         ix->wake_at = fire_at_ms;
 }
 
@@ -117,11 +157,13 @@ void cairn_index_timer_add(cairn_index_t *ix, const char *wf_id,
 static void publish_wake(cairn_index_t *ix) {
     if (!ix->wake_at)
         return;
-    char score[32];
-    snprintf(score, sizeof(score), "%lld", (long long)ix->wake_at);
+    int64_t at = ix->wake_at;
     ix->wake_at = 0;
-    const char *pub[] = {"PUBLISH", "cairn:timers:wake", score};
-    append(ix, 3, pub);
+    if (!begin(ix, 3))
+        return;
+    cairn_resp_str(&ix->out, "PUBLISH");
+    cairn_resp_str(&ix->out, "cairn:timers:wake");
+    cairn_resp_int(&ix->out, at);
 }
 
 void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
@@ -130,89 +172,98 @@ void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
     snprintf(key, sizeof(key), "cairn:timers:{%d}", ix->partition);
     cairn_index_timer_member(member, sizeof(member), wf_id, timer_id,
                              generation);
-    const char *argv[] = {"ZREM", key, member};
-    append(ix, 3, argv);
+    if (!begin(ix, 3))
+        return;
+    cairn_resp_str(&ix->out, "ZREM");
+    cairn_resp_str(&ix->out, key);
+    cairn_resp_str(&ix->out, member);
 }
 
 void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
-                          cairn_wf_status_t prev_status, const char *result,
-                          const char *error) {
-    char key[1024], ver[16], seq[32], started[32], updated[32], part[16];
+                          cairn_wf_status_t prev_status, int64_t prev_run,
+                          const char *result, const char *error) {
     const char *id = cairn_wf_id(wf);
-    const char *status = cairn_wf_status_name(cairn_wf_status(wf));
+    cairn_wf_status_t st = cairn_wf_status(wf);
+    const char *status = cairn_wf_status_name(st);
     const char *fsm = cairn_wf_fsm_state(wf);
-    snprintf(key, sizeof(key), "cairn:wf:%s", id);
-    snprintf(ver, sizeof(ver), "%d", cairn_wf_version(wf));
-    snprintf(seq, sizeof(seq), "%lld", (long long)cairn_wf_seq(wf));
-    snprintf(started, sizeof(started), "%lld",
-             (long long)cairn_wf_started_ms(wf));
-    snprintf(updated, sizeof(updated), "%lld",
-             (long long)cairn_wf_updated_ms(wf));
-    snprintf(part, sizeof(part), "%d", ix->partition);
-    const char *argv[20] = {"HSET",        key,
-                            "type",        cairn_wf_type(wf),
-                            "version",     ver,
-                            "status",      status,
-                            "state",       fsm ? fsm : "",
-                            "seq",         seq,
-                            "started_ms",  started,
-                            "updated_ms",  updated,
-                            "partition",   part};
-    int argc = 18;
-    if (result) {
-        argv[argc++] = "result";
-        argv[argc++] = result;
+    int64_t started = cairn_wf_started_ms(wf);
+    /* type, version, started_ms and partition are a run's own: written
+     * when the record is new to the index or a new run began. */
+    int full = !prev_status || prev_run != cairn_wf_run(wf);
+    if (begin(ix, 2 + 2 * (4 + 4 * full + !!result + !!error))) {
+        cairn_resp_t *o = &ix->out;
+        cairn_resp_str(o, "HSET");
+        cairn_resp_cat(o, "cairn:wf:", id);
+        if (full) {
+            cairn_resp_str(o, "type");
+            cairn_resp_str(o, cairn_wf_type(wf));
+            cairn_resp_str(o, "version");
+            cairn_resp_int(o, cairn_wf_version(wf));
+            cairn_resp_str(o, "started_ms");
+            cairn_resp_int(o, started);
+            cairn_resp_str(o, "partition");
+            cairn_resp_int(o, ix->partition);
+        }
+        cairn_resp_str(o, "status");
+        cairn_resp_str(o, status);
+        cairn_resp_str(o, "state");
+        cairn_resp_str(o, fsm ? fsm : "");
+        cairn_resp_str(o, "seq");
+        cairn_resp_int(o, cairn_wf_seq(wf));
+        cairn_resp_str(o, "updated_ms");
+        cairn_resp_int(o, cairn_wf_updated_ms(wf));
+        if (result) {
+            cairn_resp_str(o, "result");
+            cairn_resp_str(o, result);
+        }
+        if (error) {
+            cairn_resp_str(o, "error");
+            cairn_resp_str(o, error);
+        }
     }
-    if (error) {
-        argv[argc++] = "error";
-        argv[argc++] = error;
-    }
-    append(ix, argc, argv);
-    if (prev_status == cairn_wf_status(wf))
+    if (prev_status == st)
         return;
     /* Status sets, scored by start time, for `cairn list`. */
-    char skey[64];
     if (prev_status) {
-        snprintf(skey, sizeof(skey), "cairn:idx:status:%s",
-                 cairn_wf_status_name(prev_status));
-        const char *z[] = {"ZREM", skey, id};
-        append(ix, 3, z);
-    } else {
-        char tkey[512];
-        snprintf(tkey, sizeof(tkey), "cairn:idx:type:%s", cairn_wf_type(wf));
-        const char *t[] = {"ZADD", tkey, started, id};
-        append(ix, 4, t);
+        if (begin(ix, 3)) {
+            cairn_resp_str(&ix->out, "ZREM");
+            cairn_resp_cat(&ix->out, "cairn:idx:status:",
+                           cairn_wf_status_name(prev_status));
+            cairn_resp_str(&ix->out, id);
+        }
+    } else if (begin(ix, 4)) {
+        cairn_resp_str(&ix->out, "ZADD");
+        cairn_resp_cat(&ix->out, "cairn:idx:type:", cairn_wf_type(wf));
+        cairn_resp_int(&ix->out, started);
+        cairn_resp_str(&ix->out, id);
     }
-    snprintf(skey, sizeof(skey), "cairn:idx:status:%s", status);
-    const char *z[] = {"ZADD", skey, started, id};
-    append(ix, 4, z);
-    if (cairn_wf_status(wf) != CAIRN_WF_RUNNING) {
+    if (begin(ix, 4)) {
+        cairn_resp_str(&ix->out, "ZADD");
+        cairn_resp_cat(&ix->out, "cairn:idx:status:", status);
+        cairn_resp_int(&ix->out, started);
+        cairn_resp_str(&ix->out, id);
+    }
+    if (st != CAIRN_WF_RUNNING && begin(ix, 3)) {
         /* Wakes `cairn await` (which re-reads the record after it). */
-        char chan[1100];
-        snprintf(chan, sizeof(chan), "cairn:closed:%s", id);
-        const char *pub[] = {"PUBLISH", chan, status};
-        append(ix, 3, pub);
+        cairn_resp_str(&ix->out, "PUBLISH");
+        cairn_resp_cat(&ix->out, "cairn:closed:", id);
+        cairn_resp_str(&ix->out, status);
     }
 }
 
 void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
                          const int64_t *seqs, const int64_t *offsets) {
     enum { MAX = 64 };
-    char key[1024], nums[2 * MAX][24];
-    const char *argv[2 + 2 * MAX];
-    snprintf(key, sizeof(key), "cairn:hist:%s", wf_id);
     while (n) {
         size_t k = n < MAX ? n : MAX;
-        argv[0] = "HSET";
-        argv[1] = key;
+        if (!begin(ix, (int)(2 + 2 * k)))
+            return;
+        cairn_resp_str(&ix->out, "HSET");
+        cairn_resp_cat(&ix->out, "cairn:hist:", wf_id);
         for (size_t i = 0; i < k; i++) {
-            snprintf(nums[2 * i], sizeof(nums[0]), "%lld", (long long)seqs[i]);
-            snprintf(nums[2 * i + 1], sizeof(nums[0]), "%lld",
-                     (long long)offsets[i]);
-            argv[2 + 2 * i] = nums[2 * i];
-            argv[3 + 2 * i] = nums[2 * i + 1];
+            cairn_resp_int(&ix->out, seqs[i]);
+            cairn_resp_int(&ix->out, offsets[i]);
         }
-        append(ix, (int)(2 + 2 * k), argv);
         seqs += k;
         offsets += k;
         n -= k;
@@ -243,7 +294,8 @@ int cairn_index_flush(cairn_index_t *ix) {
     publish_wake(ix);
     if (!ix->rc)
         return ix->dirty ? -1 : 0;
-    /* redisGetReply sends the whole output buffer before it reads. */
+    if (send_out(ix))
+        return -1;
     ix->pending += ix->queued;
     ix->queued = 0;
     return read_replies(ix, &ix->pending);
@@ -256,12 +308,8 @@ int cairn_index_send(cairn_index_t *ix) {
     /* The last batch's replies have had a whole batch to arrive. */
     if (read_replies(ix, &ix->pending))
         return -1;
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(ix->rc, &done) != REDIS_OK) {
-            drop(ix, ix->rc->errstr);
-            return -1;
-        }
+    if (send_out(ix))
+        return -1;
     ix->pending = ix->queued;
     ix->queued = 0;
     return 0;

@@ -34,12 +34,17 @@ void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
                            const char *timer_id, int64_t generation);
 /*
  * Visibility record; result/error may be NULL. prev_status is the status
- * before this batch, 0 for a workflow new to the index: the status and type
- * sets are only touched when it differs.
+ * before this batch, 0 for a workflow new to the index (or one to write
+ * whole again, as a repair does): the status and type sets are only touched
+ * when it differs. prev_run is the run before this batch: the fields a run
+ * keeps (type, version, started_ms, partition) are written only for a
+ * record new to the index or a new run; status, state, seq and updated_ms
+ * every time. (A Redis that lost its data loses the connection too, and
+ * the repair that follows writes every record whole.)
  */
 void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
-                          cairn_wf_status_t prev_status, const char *result,
-                          const char *error);
+                          cairn_wf_status_t prev_status, int64_t prev_run,
+                          const char *result, const char *error);
 /* History offsets of one workflow: n (seq, offset) pairs, one HSET. */
 void cairn_index_history(cairn_index_t *ix, const char *wf_id, size_t n,
                          const int64_t *seqs, const int64_t *offsets);

@@ -15,3 +15,6 @@ $(BUILD)/bin/cairnd: $(patsubst %.c,$(BUILD)/obj/%.o,$(SHARDS_SRCS)) $(BUILD)/li
 $(BUILD)/tests/test_wfmap: tests/unit/test_wfmap.c $(BUILD)/obj/shards/wfmap.o $(BUILD)/lib/libcairn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Ishards -o $@ $< $(BUILD)/obj/shards/wfmap.o $(BUILD)/lib/libcairn.a $(LDLIBS) -lcmocka
+$(BUILD)/tests/test_resp: tests/unit/test_resp.c $(BUILD)/obj/shards/resp.o $(BUILD)/lib/libcairn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Ishards -o $@ $< $(BUILD)/obj/shards/resp.o $(BUILD)/lib/libcairn.a $(LDLIBS) -lcmocka

@@ -63,6 +63,7 @@ typedef struct {
 typedef struct {
     char *id;
     cairn_wf_status_t prev; /* 0 if the workflow is new in this batch */
+    int64_t prev_run;       /* its run before the batch */
     const char *result;     /* its run's result or error if it closed in */
     const char *error;      /* this batch (strings of events in hist[]) */
 } touched_t;
@@ -263,7 +264,7 @@ static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
         int running = cairn_wf_status(wf) == CAIRN_WF_RUNNING;
         if (!running && !full)
             continue;
-        cairn_index_workflow(shard->ix, wf, 0, NULL, NULL);
+        cairn_index_workflow(shard->ix, wf, 0, 0, NULL, NULL);
         if (running) {
             for (size_t i = 0; i < cairn_wf_timer_count(wf); i++) {
                 const char *tid;
@@ -300,7 +301,7 @@ static void repair_all(cairn_shard_t *shard) {
                       errstr);
             return; /* not clean: the next full repair tries again */
         }
-        cairn_index_workflow(shard->ix, wf, 0, NULL, NULL);
+        cairn_index_workflow(shard->ix, wf, 0, 0, NULL, NULL);
         cairn_wf_destroy(wf);
         if (++n % 500 == 0 && cairn_index_flush(shard->ix))
             return;
@@ -558,7 +559,7 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
 }
 
 static void touch(cairn_shard_t *shard, const char *id,
-                  cairn_wf_status_t prev, int64_t offset) {
+                  cairn_wf_status_t prev, int64_t prev_run, int64_t offset) {
     dirty_add(shard, id, offset);
     if (shard->replaying || cairn_wfmap_has(shard->touched_set, id))
         return;
@@ -574,6 +575,7 @@ static void touch(cairn_shard_t *shard, const char *id,
                         (cairn_wf_t *)(uintptr_t)shard->ntouched))
         abort();
     t->prev = prev;
+    t->prev_run = prev_run;
     t->result = t->error = NULL;
 }
 
@@ -776,6 +778,7 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
 
     cairn_wf_t *before = wf;
     cairn_wf_status_t prev = wf ? cairn_wf_status(wf) : 0;
+    int64_t prev_run = wf ? cairn_wf_run(wf) : 0;
     /* A sample of steps runs twice to catch non-determinism in the engine
      * or a definition: the copy is taken before step() changes `before` in
      * place. */
@@ -828,7 +831,7 @@ static void apply_one(cairn_shard_t *shard, rd_kafka_message_t *m,
         frozen = NULL;
     }
     if (shard->out.state_changed && wf)
-        touch(shard, ev.workflow_id, prev, m->offset);
+        touch(shard, ev.workflow_id, prev, prev_run, m->offset);
     /* Replaying: these outputs were committed when the input first ran. */
     for (size_t i = 0; !shard->replaying && i < shard->out.n; i++)
         route(shard, &shard->out.v[i], failed);
@@ -957,6 +960,7 @@ static void index_batch(cairn_shard_t *shard) {
         cairn_wf_t *wf = cairn_wfmap_get(shard->wfs, shard->touched[i].id);
         if (wf)
             cairn_index_workflow(ix, wf, shard->touched[i].prev,
+                                 shard->touched[i].prev_run,
                                  shard->touched[i].result,
                                  shard->touched[i].error);
     }

@@ -3,6 +3,7 @@ Redis, bad input lands in the DLQ with its reason, the CLI fails clearly."""
 import json
 import os
 import subprocess
+import time
 
 from confluent_kafka import Producer
 
@@ -38,6 +39,44 @@ def test_describe_shows_completed_workflow(cluster):
     assert d["status"] == "completed"
     assert d["type"] == "greeting"
     assert d["workflow_id"] == wf
+
+
+ROLL = {
+    "type": "e2e_roll", "version": 1, "task_queue": "default",
+    "initial": "hold",
+    "states": [
+        {"name": "hold",
+         "on_enter": [{"wait_signal": {"name": "again"}}],
+         "on": [{"event": "signal_received", "signal": "again",
+                 "target": "roll"}]},
+        {"name": "roll", "on_enter": [{"continue_as_new": {}}]},
+    ],
+}
+
+
+def test_describe_follows_every_step_and_a_new_run(cluster, tmp_path):
+    # After its first write a record gets only the fields a step changes;
+    # a new run (continue-as-new) writes the run's own fields again.
+    path = tmp_path / "e2e_roll.json"
+    path.write_text(json.dumps(ROLL))
+    cluster.cairn("definitions", "put", str(path))
+    wf = cluster.unique("e2e-roll")
+    cluster.start("e2e_roll", wf, {})
+    first = cluster.wait_state(wf, "hold")
+    assert first["type"] == "e2e_roll" and first["version"] == 1
+    assert first["partition"] == partition_for(wf, cluster.partitions)
+    cluster.cairn("signal", wf, "again", "--payload", "{}")
+    deadline = time.monotonic() + 60
+    d = first
+    while d["seq"] == first["seq"] and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the index, bounded by the deadline
+        d = cluster.describe(wf)
+    assert d["seq"] > first["seq"], d
+    assert d["status"] == "running" and d["state"] == "hold", d
+    assert d["started_ms"] > first["started_ms"], (first, d)
+    assert d["updated_ms"] >= d["started_ms"], d
+    assert (d["type"], d["version"], d["partition"]) == \
+        (first["type"], first["version"], first["partition"])
 
 
 def test_malformed_records_go_to_dlq_and_shard_keeps_going(cluster):
