@@ -2,8 +2,8 @@
  * outputs.c — the list of events a step produces.
  *
  * The list owns each event's strings (cairn_event_clear() on reset/free).
- * cairn__outputs_move() appends a whole list to another without copying
- * strings and without partial failure: it reserves first, then moves.
+ * A step appends to the caller's list and, when it fails, truncates it
+ * back to where it began (cairn__outputs_truncate()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +53,7 @@ cairn_event_t *cairn__outputs_add(cairn_outputs_t *out, cairn_out_dest_t dest,
     return &o->ev;
 }
 
-int cairn__outputs_move(cairn_outputs_t *dst, cairn_outputs_t *src) {
-    if (cairn__outputs_reserve(dst, src->n))
-        return -1;
-    memcpy(dst->v + dst->n, src->v, src->n * sizeof(*src->v));
-    dst->n += src->n;
-    src->n = 0;
-    return 0;
+void cairn__outputs_truncate(cairn_outputs_t *out, size_t n) {
+    while (out->n > n)
+        cairn_event_clear(&out->v[--out->n].ev);
 }

@@ -14,7 +14,7 @@ int cairn__outputs_reserve(cairn_outputs_t *out, size_t extra);
  */
 cairn_event_t *cairn__outputs_add(cairn_outputs_t *out, cairn_out_dest_t dest,
                                   cairn_event_type_t type);
-/* Moves every output of src to the end of dst; src ends empty. 0 or -1. */
-int cairn__outputs_move(cairn_outputs_t *dst, cairn_outputs_t *src);
+/* Drops the outputs from index n on (their events cleared). */
+void cairn__outputs_truncate(cairn_outputs_t *out, size_t n);
 
 #endif

@@ -11,6 +11,7 @@
  */
 #include <jansson.h>
 
+#include "outputs.h"
 #include "test_engine_helpers.h"
 
 static long alloc_count, fail_at;
@@ -81,6 +82,11 @@ static void step_oom(const cairn_registry_t *reg, cairn_wf_t **wf,
     for (long k = 1; k <= total; k++) {
         cairn_wf_t *w = rebuild(before), *w0 = w;
         cairn_outputs_init(&out);
+        /* An earlier step's output, which a failed step must leave be. */
+        cairn_event_t *prior = cairn__outputs_add(&out, CAIRN_OUT_HISTORY,
+                                                  CAIRN_EV_TIMER_FIRED);
+        assert_non_null(prior);
+        prior->seq = 4242;
         alloc_count = 0;
         fail_at = k;
         json_set_alloc_funcs(counting_malloc, free);
@@ -90,7 +96,9 @@ static void step_oom(const cairn_registry_t *reg, cairn_wf_t **wf,
         const char *how = "failed silently";
         if (rc == CAIRN_ERR_NOMEM) {
             nomem_steps++;
-            assert_int_equal(out.n, 0);
+            assert_int_equal(out.n, 1);
+            assert_int_equal(out.v[0].ev.type, CAIRN_EV_TIMER_FIRED);
+            assert_int_equal(out.v[0].ev.seq, 4242);
             assert_false(out.state_changed);
             /* Still the caller's, possibly half-changed: discard it (under
              * valgrind: nothing leaked, nothing freed twice). */
@@ -104,6 +112,12 @@ static void step_oom(const cairn_registry_t *reg, cairn_wf_t **wf,
         assert_int_equal(rc, CAIRN_ERR_OK);
         if (w0)
             assert_ptr_equal(w, w0);
+        /* The step's outputs come after the earlier one. */
+        assert_true(out.n >= 1);
+        assert_int_equal(out.v[0].ev.seq, 4242);
+        cairn_event_clear(&out.v[0].ev);
+        memmove(out.v, out.v + 1, (out.n - 1) * sizeof(*out.v));
+        out.n--;
         char *got = outs_text(&out);
         if (strcmp(got, want_out))
             fail_msg("allocation %ld of %ld %s:\n%s\nvs\n%s", k, total, how,
