@@ -24,6 +24,8 @@ cairn_err_t cairn_kafka_err(rd_kafka_resp_err_t err) {
         return CAIRN_ERR_FENCED;
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
         return CAIRN_ERR_INVALID_ARG;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return CAIRN_ERR_LIMIT;
     default:
         return CAIRN_ERR_KAFKA;
     }

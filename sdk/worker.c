@@ -55,7 +55,7 @@ struct cairn_worker_s {
     /* /metrics when metrics.port is set; handles are NULL otherwise, and
      * updates on NULL handles are no-ops. */
     cairn_metrics_t *metrics;
-    cairn_metric_t *sched_to_start, *completed, *failed;
+    cairn_metric_t *sched_to_start, *completed, *failed, *invalid;
 };
 
 typedef struct {
@@ -129,6 +129,11 @@ static int serve_metrics(cairn_worker_t *w, const cairn_conf_t *conf,
     w->failed = cairn_metrics_counter(w->metrics,
                                       "cairn_worker_activities_failed_total",
                                       "Activity attempts that failed.", labels);
+    w->invalid = cairn_metrics_counter(
+        w->metrics, "cairn_worker_results_invalid_total",
+        "Activity attempts whose result could not be recorded (not JSON, "
+        "not UTF-8, too large): reported as failed, InvalidResult.",
+        labels);
     cairn_metrics_add_process(w->metrics);
     return cairn_metrics_serve(w->metrics,
                                cairn_conf_str(conf, "metrics.address"),
@@ -276,13 +281,11 @@ static void *run_job(void *arg) {
     r->time_ms = cairn_wall_ms();
     if (err == CAIRN_ERR_OK) {
         r->type = CAIRN_EV_ACTIVITY_COMPLETED;
-        cairn_metric_inc(job->w->completed, 1);
         r->result = result;
         free(etype);
         free(emsg);
     } else {
         r->type = CAIRN_EV_ACTIVITY_FAILED;
-        cairn_metric_inc(job->w->failed, 1);
         r->error_type = etype ? etype : strdup(cairn_err2name(err));
         r->error_message = emsg;
         r->non_retryable = non_retryable;
@@ -322,16 +325,57 @@ cairn_err_t cairn_activity_heartbeat(const cairn_activity_t *act,
                                      &heartbeat_marker, errstr, errstr_size);
 }
 
-static void produce_result(cairn_worker_t *w, const cairn_event_t *ev) {
+/*
+ * Turns a result that cannot be recorded (not JSON, not UTF-8, larger than
+ * an event or a Kafka message may be) into ActivityFailed "InvalidResult",
+ * non-retryable, with the reason in ASCII: otherwise the round would never
+ * be delivered, and run again and again.
+ */
+static void replace_with_invalid(cairn_worker_t *w, cairn_event_t *ev,
+                                 const char *why) {
+    char msg[600];
+    snprintf(msg, sizeof(msg), "the activity's result cannot be recorded: %s",
+             why);
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c >= 0x80 || (unsigned char)*c < 0x20)
+            *c = '?'; /* the reason may quote the bad bytes */
+    LOG_WARN("activity %s of %s: %s; reported as InvalidResult",
+             ev->activity_id, ev->workflow_id, msg);
+    free(ev->result);
+    free(ev->error_type);
+    free(ev->error_message);
+    ev->result = NULL;
+    ev->type = CAIRN_EV_ACTIVITY_FAILED;
+    ev->error_type = strdup("InvalidResult");
+    ev->error_message = strdup(msg);
+    ev->non_retryable = 1;
+    cairn_metric_inc(w->invalid, 1);
+}
+
+static void produce_result(cairn_worker_t *w, cairn_event_t *ev) {
     char errstr[512];
+    int replaced = 0;
     for (;;) {
         cairn_err_t err = cairn_kafka_produce_event(
             w->producer, w->t_events, RD_KAFKA_PARTITION_UA, ev, NULL, NULL,
             errstr, sizeof(errstr));
-        if (!err)
+        if (!err) {
+            cairn_metric_inc(ev->type == CAIRN_EV_ACTIVITY_COMPLETED
+                                 ? w->completed
+                                 : w->failed,
+                             1);
             return;
+        }
         if (strstr(errstr, "Queue full")) {
             rd_kafka_poll(w->producer, 50);
+            continue;
+        }
+        /* The event itself is refused (codec or message size): no retry
+         * can deliver it. */
+        if (!replaced && (err == CAIRN_ERR_INVALID_ARG ||
+                          err == CAIRN_ERR_LIMIT)) {
+            replace_with_invalid(w, ev, errstr);
+            replaced = 1;
             continue;
         }
         w->failed_deliveries++;

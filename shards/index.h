@@ -39,8 +39,9 @@ void cairn_index_timer_del(cairn_index_t *ix, const char *wf_id,
  * when it differs. prev_run is the run before this batch: the fields a run
  * keeps (type, version, started_ms, partition) are written only for a
  * record new to the index or a new run; status, state, seq and updated_ms
- * every time. (A Redis that lost its data loses the connection too, and
- * the repair that follows writes every record whole.)
+ * every time. A record that lost fields in Redis meanwhile is written whole
+ * again by the next repair: when Redis is back after a failed write, and
+ * every timers.repair.interval.ms for running workflows.
  */
 void cairn_index_workflow(cairn_index_t *ix, const cairn_wf_t *wf,
                           cairn_wf_status_t prev_status, int64_t prev_run,

@@ -5,9 +5,12 @@
  * the key is stable across attempts.
  *
  *   cairn-worker-demo [--task-queue Q] [--fail ACTIVITY[:N]]...
+ *                     [--bad-result ACTIVITY]...
  *
  * --fail makes ACTIVITY fail its first N attempts (default: always), to show
- * retries and compensation.
+ * retries and compensation. --bad-result makes ACTIVITY return a result
+ * that is not JSON, as a buggy activity might: the worker reports it as an
+ * ActivityFailed InvalidResult instead.
  */
 #include <jansson.h>
 #include <signal.h>
@@ -68,6 +71,10 @@ static cairn_err_t heartbeat_demo(const cairn_activity_t *act, char **result,
     return CAIRN_ERR_OK;
 }
 
+/* --bad-result ACTIVITY: that activity returns a result that is not JSON. */
+static char bad[16][128];
+static int nbad;
+
 static cairn_err_t activity(const cairn_activity_t *act, void *opaque,
                             char **result, char **error_type,
                             char **error_message, int *non_retryable) {
@@ -82,6 +89,12 @@ static cairn_err_t activity(const cairn_activity_t *act, void *opaque,
             return CAIRN_ERR_INTERNAL;
         }
     }
+    for (int i = 0; i < nbad; i++)
+        if (!strcmp(bad[i], act->activity_name)) {
+            /* What a buggy activity might return: not JSON. */
+            *result = strdup("{not json");
+            return *result ? CAIRN_ERR_OK : CAIRN_ERR_NOMEM;
+        }
     if (!strcmp(act->activity_name, "heartbeat_demo"))
         return heartbeat_demo(act, result, error_type, error_message);
     json_t *out = json_pack("{s:b, s:s, s:s, s:i}", "ok", 1, "activity",
@@ -107,7 +120,8 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: cairn-worker-demo [--task-queue Q] "
-                   "[--fail ACTIVITY[:N]]... [-X name=value]...\n");
+                   "[--fail ACTIVITY[:N]]... [--bad-result ACTIVITY]... "
+                   "[-X name=value]...\n");
             return 0;
         }
     if (!conf || cairn_args_conf(conf, &argc, argv, errstr, sizeof(errstr))) {
@@ -121,6 +135,9 @@ int main(int argc, char **argv) {
                      colon ? (int)(colon - spec) : (int)strlen(spec), spec);
             fails[nfails].attempts = colon ? atoi(colon + 1) : 0;
             nfails++;
+        } else if (!strcmp(argv[i], "--bad-result") && i + 1 < argc &&
+                   nbad < 16) {
+            snprintf(bad[nbad++], sizeof(bad[0]), "%s", argv[++i]);
         } else {
             fprintf(stderr,
                     "cairn-worker-demo: unexpected argument \"%s\" (see "

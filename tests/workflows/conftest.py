@@ -163,6 +163,8 @@ def cluster():
         workers.append(start_worker(env, "orders-faulty", "--task-queue",
                                     "orders-faulty", "--fail", "ship_order",
                                     "--fail", "reserve_inventory:1"))
+        workers.append(start_worker(env, "bad-results", "--task-queue",
+                                    "bad-results", "--bad-result", "echo"))
         yield Cluster(env)
     finally:
         for p, log in workers:

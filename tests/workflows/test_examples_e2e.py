@@ -283,3 +283,46 @@ def test_approval_expires(published):
     assert events(h, "WorkflowFailed")[0]["error_type"] == "ApprovalExpired"
     assert len(events(h, "TimerFired", timer_id="signal:approve")) == 2
 
+
+# ---- a result that cannot be recorded -------------------------------------
+
+BAD_RESULT = {
+    "type": "e2e-bad-result", "version": 1, "task_queue": "bad-results",
+    "initial": "ask",
+    "states": [
+        {"name": "ask",
+         "on_enter": [{"activity": "echo", "id": "ask", "input": "$.vars",
+                       "retry": {"maximum_attempts": 5}}],
+         "on": [{"event": "activity_completed", "activity": "ask",
+                 "target": "done"},
+                {"event": "activity_failed", "activity": "ask",
+                 "target": "failed"}]},
+        {"name": "done", "on_enter": [{"complete": "$.vars"}]},
+        {"name": "failed",
+         "on_enter": [{"fail": {"error_type": "AskFailed"}}]},
+    ],
+}
+
+
+def test_result_that_is_not_json_fails_the_activity_once(published,
+                                                         tmp_path):
+    """An activity function that returns something that is not JSON: the
+    worker cannot record it as ActivityCompleted, so it reports the attempt
+    as failed (InvalidResult, not retryable) instead of re-running the
+    round for ever; the workflow takes its failure path."""
+    c = published
+    path = tmp_path / "bad-result.json"
+    path.write_text(json.dumps(BAD_RESULT))
+    c.cairn("definitions", "put", str(path))
+    wf = c.unique("bad-result")
+    c.start("e2e-bad-result", wf, {"n": 1})
+    done = c.await_(wf, timeout=60)
+    assert done["status"] == "failed", done
+    h = c.history(wf)
+    failed = events(h, "ActivityFailed")
+    assert len(failed) == 1, failed
+    assert failed[0]["error_type"] == "InvalidResult", failed
+    assert failed[0]["non_retryable"], failed
+    assert "not JSON" in failed[0]["error_message"], failed
+    assert len(events(h, "ActivityScheduled")) == 1
+    assert events(h, "WorkflowFailed")[0]["error_type"] == "AskFailed"
