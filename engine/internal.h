@@ -80,6 +80,14 @@ json_t *cairn__json_parse(const char *text, int *oom, char *why,
 /* 1 if text is one syntactically valid JSON value (RFC 8259). */
 int cairn__json_syntax_ok(const char *text);
 /*
+ * 1 if text[0..n) (valid UTF-8 without NUL bytes: the caller checks) is
+ * one JSON value that json_loadb(JSON_DECODE_ANY) accepts, without
+ * building it: the syntax, paired surrogate escapes, no \u0000, integers
+ * within int64, reals within a double. Else 0 with the reason and its
+ * offset in why.
+ */
+int cairn__json_valid(const char *text, size_t n, char *why, size_t whysz);
+/*
  * After json_loadb(data, len) failed with jerr (which the caller zeroed
  * before the call): 1 if it failed for lack of memory (the text is valid
  * JSON), 0 if the text is not acceptable.

@@ -10,10 +10,18 @@
  * semantic one (duplicate key, numeric overflow, nesting depth, NUL
  * character, invalid UTF-8) failed for lack of memory.
  *
+ * The same scanner, strict, is cairn__json_valid(): whether jansson would
+ * take a text, decided without building it, for the codec's checks of the
+ * JSON a record carries (tests/unit/test_engine_json.c compares the two on
+ * hand-picked and on randomly damaged texts).
+ *
  * Dumping has the same trap (see dump_jansson()). All canonical JSON the
  * engine writes — states, outputs, definitions — goes through
  * cairn__json_dump(), which writes jansson's exact bytes itself, faster.
  */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +30,33 @@
 
 #define MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
 
+/*
+ * The scanner reads [p, end); the text holds no NUL (callers check), so
+ * cur() returning 0 at the end stands for the terminator. strict adds what
+ * jansson refuses beyond the syntax: a \u0000 escape, an integer outside
+ * int64, a real that overflows a double.
+ */
 typedef struct {
-    const unsigned char *p;
+    const unsigned char *p, *start, *end;
     int depth;
+    int strict;
+    const char *why;           /* the first failure's reason */
+    const unsigned char *at;   /* and where */
 } scan_t;
 
+static unsigned char cur(const scan_t *s) { return s->p < s->end ? *s->p : 0; }
+
+static int fail(scan_t *s, const char *why) {
+    if (!s->why) {
+        s->why = why;
+        s->at = s->p;
+    }
+    return 0;
+}
+
 static void ws(scan_t *s) {
-    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
         s->p++;
 }
 
@@ -38,7 +66,7 @@ static int value(scan_t *s);
 static long hex4(scan_t *s) {
     long v = 0;
     for (int i = 0; i < 4; i++, s->p++) {
-        unsigned char c = *s->p;
+        unsigned char c = cur(s);
         if (c >= '0' && c <= '9')
             v = v * 16 + (c - '0');
         else if (c >= 'a' && c <= 'f')
@@ -55,76 +83,119 @@ static long hex4(scan_t *s) {
 static int string(scan_t *s) {
     s->p++; /* opening quote */
     for (;;) {
-        unsigned char c = *s->p;
-        if (!c || c < 0x20)
-            return 0;
+        unsigned char c = cur(s);
+        if (!c)
+            return fail(s, "unterminated string");
+        if (c < 0x20)
+            return fail(s, "control character in a string");
         s->p++;
         if (c == '"')
             return 1;
         if (c != '\\')
             continue;
-        c = *s->p++;
+        c = cur(s);
+        s->p++;
         if (c == 'u') {
             long u = hex4(s);
-            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
-                return 0;
+            if (u < 0)
+                return fail(s, "invalid \\u escape");
+            if (u >= 0xDC00 && u <= 0xDFFF)
+                return fail(s, "unpaired surrogate escape");
+            if (u == 0 && s->strict)
+                return fail(s, "\\u0000 is not allowed");
             if (u >= 0xD800 && u <= 0xDBFF) {
-                if (s->p[0] != '\\' || s->p[1] != 'u')
-                    return 0;
+                if (cur(s) != '\\' || s->p + 1 >= s->end || s->p[1] != 'u')
+                    return fail(s, "unpaired surrogate escape");
                 s->p += 2;
                 u = hex4(s);
                 if (u < 0xDC00 || u > 0xDFFF)
-                    return 0;
+                    return fail(s, "unpaired surrogate escape");
             }
         } else if (!c || !strchr("\"\\/bfnrt", c)) {
-            return 0;
+            return fail(s, "invalid escape");
         }
     }
 }
 
 static int digits(scan_t *s) {
     const unsigned char *start = s->p;
-    while (*s->p >= '0' && *s->p <= '9')
+    while (cur(s) >= '0' && cur(s) <= '9')
         s->p++;
     return s->p > start;
 }
 
+/* Whether jansson takes the number [b, e) (strict): an integer must fit an
+ * int64 (json_strtoint), a real must not overflow a double (strtod). */
+static int number_fits(const unsigned char *b, const unsigned char *e,
+                       int real) {
+    if (!real) {
+        int neg = *b == '-';
+        uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : INT64_MAX;
+        for (const unsigned char *q = b + neg; q < e; q++) {
+            if (v > (lim - (uint64_t)(*q - '0')) / 10)
+                return 0;
+            v = v * 10 + (uint64_t)(*q - '0');
+        }
+        return 1;
+    }
+    char small[64], *buf = small;
+    size_t n = (size_t)(e - b);
+    if (n >= sizeof(small) && !(buf = malloc(n + 1)))
+        return 1; /* cannot tell without memory: the parse will */
+    memcpy(buf, b, n);
+    buf[n] = '\0';
+    errno = 0;
+    double d = strtod(buf, NULL);
+    int ok = !(errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL));
+    if (buf != small)
+        free(buf);
+    return ok;
+}
+
 static int number(scan_t *s) {
-    if (*s->p == '-')
+    const unsigned char *b = s->p;
+    int real = 0;
+    if (cur(s) == '-')
         s->p++;
-    if (*s->p == '0')
+    if (cur(s) == '0')
         s->p++;
     else if (!digits(s))
-        return 0;
-    if (*s->p == '.') {
+        return fail(s, "invalid value");
+    if (cur(s) == '.') {
         s->p++;
+        real = 1;
         if (!digits(s))
-            return 0;
+            return fail(s, "invalid number");
     }
-    if (*s->p == 'e' || *s->p == 'E') {
+    if (cur(s) == 'e' || cur(s) == 'E') {
         s->p++;
-        if (*s->p == '+' || *s->p == '-')
+        real = 1;
+        if (cur(s) == '+' || cur(s) == '-')
             s->p++;
         if (!digits(s))
-            return 0;
+            return fail(s, "invalid number");
+    }
+    if (s->strict && !number_fits(b, s->p, real)) {
+        s->p = b;
+        return fail(s, real ? "real number overflow" : "integer too big");
     }
     return 1;
 }
 
 static int word(scan_t *s, const char *w) {
     size_t n = strlen(w);
-    if (strncmp((const char *)s->p, w, n))
-        return 0;
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n))
+        return fail(s, "invalid value");
     s->p += n;
     return 1;
 }
 
 static int container(scan_t *s, char close) {
     if (++s->depth > MAX_DEPTH)
-        return 0;
+        return fail(s, "nested deeper than 2048");
     s->p++;
     ws(s);
-    if (*s->p == close) {
+    if (cur(s) == close) {
         s->p++;
         s->depth--;
         return 1;
@@ -132,21 +203,26 @@ static int container(scan_t *s, char close) {
     for (;;) {
         ws(s);
         if (close == '}') {
-            if (*s->p != '"' || !string(s))
+            if (cur(s) != '"')
+                return fail(s, "string or '}' expected");
+            if (!string(s))
                 return 0;
             ws(s);
-            if (*s->p++ != ':')
-                return 0;
+            if (cur(s) != ':')
+                return fail(s, "':' expected");
+            s->p++;
         }
         if (!value(s))
             return 0;
         ws(s);
-        if (*s->p == ',') {
+        if (cur(s) == ',') {
             s->p++;
             continue;
         }
-        if (*s->p++ != close)
-            return 0;
+        if (cur(s) != close)
+            return fail(s, close == '}' ? "',' or '}' expected"
+                                        : "',' or ']' expected");
+        s->p++;
         s->depth--;
         return 1;
     }
@@ -154,15 +230,23 @@ static int container(scan_t *s, char close) {
 
 static int value(scan_t *s) {
     ws(s);
-    switch (*s->p) {
+    switch (cur(s)) {
     case '{': return container(s, '}');
     case '[': return container(s, ']');
     case '"': return string(s);
     case 't': return word(s, "true");
     case 'f': return word(s, "false");
     case 'n': return word(s, "null");
+    case 0: return fail(s, "unexpected end of input");
     default: return number(s);
     }
+}
+
+static int scan(scan_t *s) {
+    if (!value(s))
+        return 0;
+    ws(s);
+    return cur(s) == '\0' ? 1 : fail(s, "end of input expected");
 }
 
 /*
@@ -170,11 +254,20 @@ static int value(scan_t *s) {
  * lexer accepts too (paired surrogate escapes).
  */
 int cairn__json_syntax_ok(const char *text) {
-    scan_t s = {(const unsigned char *)text, 0};
-    if (!value(&s))
-        return 0;
-    ws(&s);
-    return *s.p == '\0';
+    size_t n = strlen(text);
+    scan_t s = {(const unsigned char *)text, (const unsigned char *)text,
+                (const unsigned char *)text + n, 0, 0, NULL, NULL};
+    return scan(&s);
+}
+
+int cairn__json_valid(const char *text, size_t n, char *why, size_t whysz) {
+    scan_t s = {(const unsigned char *)text, (const unsigned char *)text,
+                (const unsigned char *)text + n, 0, 1, NULL, NULL};
+    if (scan(&s))
+        return 1;
+    snprintf(why, whysz, "%s (at offset %zu)", s.why,
+             (size_t)(s.at - s.start));
+    return 0;
 }
 
 json_t *cairn__json_parse(const char *text, int *oom, char *why,

@@ -42,7 +42,7 @@ cairn_err_t cairn_codec_encode(const cairn_event_t *ev, void **bufp,
                                size_t *lenp, char *errstr, size_t errstr_size);
 
 /*
- * cairn_codec_encode() with flags. CAIRN_CODEC_JSON_TRUSTED skips parsing the
+ * cairn_codec_encode() with flags. CAIRN_CODEC_JSON_TRUSTED skips checking the
  * JSON-carrying fields (input, payload, result, data) — for producers whose
  * JSON was written by jansson or came from a decoded (validated) event, such
  * as a shard's engine outputs; every other check still runs.
@@ -62,7 +62,7 @@ cairn_err_t cairn_codec_decode(const char *type_name, const char *fingerprint,
                                char *errstr, size_t errstr_size);
 
 /*
- * cairn_codec_decode() with flags. CAIRN_CODEC_JSON_UNCHECKED skips parsing
+ * cairn_codec_decode() with flags. CAIRN_CODEC_JSON_UNCHECKED skips checking
  * the JSON-carrying fields (UTF-8 and everything else is still checked) —
  * for callers that parse every JSON field they use and reject a bad one
  * themselves: a shard's engine (a malformed input, payload or result is

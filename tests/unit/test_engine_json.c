@@ -440,6 +440,136 @@ static void test_random_documents(void **state) {
     print_message("random documents: %d, %zu bytes\n", docs, bytes);
 }
 
+/* ---- the validator (cairn__json_valid) ------------------------------------ */
+
+/* Whether jansson's parser, as the codec used it, takes text[0..n). */
+static int jansson_takes(const char *text, size_t n) {
+    json_error_t jerr;
+    json_t *v = json_loadb(text, n, JSON_DECODE_ANY, &jerr);
+    json_decref(v);
+    return v != NULL;
+}
+
+static void agree(const char *text, size_t n, const char *what) {
+    char why[200] = "";
+    int mine = cairn__json_valid(text, n, why, sizeof(why));
+    if (mine != jansson_takes(text, n))
+        fail_msg("%s: validator says %d (%s), jansson %d: %s", what, mine,
+                 why, !mine, show(text, n));
+    if (!mine)
+        assert_non_null(strstr(why, "at offset"));
+}
+
+static void test_validator_cases(void **state) {
+    (void)state;
+    static const char *const cases[] = {
+        "0", "-0", "1", "-1", "01", "1.", ".5", "1.5", "1e5", "1E+5", "1e-5",
+        "1e", "-", "+1", "1.5e400", "-1e400", "1e-400", "9223372036854775807",
+        "9223372036854775808", "-9223372036854775808",
+        "-9223372036854775809", "123456789012345678901234567890",
+        "123456789012345678901234567890.5", "true", "false", "null", "tru",
+        "nul", "truex", "\"\"", "\"a\"", "\"\\u0000\"", "\"\\u0041\"",
+        "\"\\uD83D\\uDE00\"", "\"\\uD83D\"", "\"\\uDE00\"",
+        "\"\\uD83Dx\"", "\"\\uD83D\\u0041\"", "\"\\u12\"", "\"\\x\"",
+        "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"", "\"\x01\"", "\"\x7f\"",
+        "\"unterminated", "[]", "[1,2]", "[1,]", "[,1]", "[1 2]", "{}",
+        "{\"a\":1}", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{1:2}",
+        "{\"a\":1,\"a\":2}", "{\"\\u0000\":1}", " \t\n\r1 \n", "1 2",
+        "[1]]", "", " ", "[", "{", "\"", "[\"a\",{\"b\":[null,true]}]",
+        "\xc3\xa9", "\"\xc3\xa9\"", "\"\xe2\x82\xac\"",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char what[32];
+        snprintf(what, sizeof(what), "case %zu", i);
+        agree(cases[i], strlen(cases[i]), what);
+    }
+    /* Nesting: jansson's limit is 2048 levels. */
+    for (int depth = 2046; depth <= 2050; depth++) {
+        char *t = malloc(2 * (size_t)depth + 1);
+        assert_non_null(t);
+        memset(t, '[', (size_t)depth);
+        memset(t + depth, ']', (size_t)depth);
+        agree(t, 2 * (size_t)depth, "deep array");
+        free(t);
+    }
+    /* The length bounds the text: what follows it is never read. */
+    char why[200];
+    assert_int_equal(cairn__json_valid("[1]xyz", 3, why, sizeof(why)), 1);
+    assert_int_equal(cairn__json_valid("tru", 3, why, sizeof(why)), 0);
+    assert_int_equal(cairn__json_valid("\"ab\"", 3, why, sizeof(why)), 0);
+}
+
+/* Random documents, dumped and then damaged at ASCII bytes with ASCII
+ * bytes (so that the text stays UTF-8 without NUL, as the codec hands it
+ * over): the validator and jansson take the same texts. */
+static void test_validator_mutations(void **state) {
+    (void)state;
+    static const char *const bits[] = {
+        "{", "}", "[", "]", "\"", ":", ",", ".", "-", "+", "e", "E", "0", "1",
+        "9", " ", "\n", "\\", "\\u", "\\u0000", "\\uD800", "\\uDC00",
+        "\\n", "t", "true", "null", "1e999", "-1e999", "99999999999999999999",
+        "\x01", "x",
+    };
+    const char *e = getenv("CAIRN_JSON_DOCS");
+    int docs = e ? atoi(e) : 20000;
+    size_t taken = 0, refused = 0;
+    for (int i = 0; i < docs; i++) {
+        char what[64];
+        rng = 0xC0FFEEull * 0x9E3779B97F4A7C15ull + (uint64_t)i + 1;
+        json_t *v = random_value(pick(3) ? 1 : 4);
+        char *t = json_dumps(v, JSON_ENCODE_ANY |
+                                    (pick(2) ? JSON_COMPACT : JSON_INDENT(1)));
+        json_decref(v);
+        if (!t)
+            continue; /* jansson cannot dump it (a NUL in a key) */
+        size_t n = strlen(t), cap = n + 64;
+        t = realloc(t, cap);
+        assert_non_null(t);
+        snprintf(what, sizeof(what), "document %d as dumped", i);
+        agree(t, n, what);
+        int k = pick(4);
+        for (int m = 0; m < k && n; m++) {
+            size_t at = (size_t)pick((int)n);
+            if ((unsigned char)t[at] >= 0x80)
+                continue;
+            const char *b = bits[pick((int)(sizeof(bits) / sizeof(bits[0])))];
+            size_t bl = strlen(b);
+            switch (pick(3)) {
+            case 0: /* delete */
+                memmove(t + at, t + at + 1, n - at);
+                n--;
+                break;
+            case 1: /* replace one byte */
+                if (n + bl >= cap)
+                    break;
+                memmove(t + at + bl, t + at + 1, n - at);
+                memcpy(t + at, b, bl);
+                n += bl - 1;
+                break;
+            default: /* insert */
+                if (n + bl >= cap)
+                    break;
+                memmove(t + at + bl, t + at, n - at + 1);
+                memcpy(t + at, b, bl);
+                n += bl;
+            }
+            t[n] = '\0';
+        }
+        snprintf(what, sizeof(what), "document %d after %d changes", i, k);
+        agree(t, n, what);
+        if (jansson_takes(t, n))
+            taken++;
+        else
+            refused++;
+        free(t);
+    }
+    /* Both kinds must be plentiful for the comparison to mean anything. */
+    assert_true(taken > (size_t)docs / 10);
+    assert_true(refused > (size_t)docs / 10);
+    print_message("validator: %zu texts taken, %zu refused, all as jansson\n",
+                  taken, refused);
+}
+
 /* ---- engine states --------------------------------------------------------- */
 
 
@@ -622,6 +752,8 @@ int main(void) {
         cmocka_unit_test(test_containers),
         cmocka_unit_test(test_depth_and_cycles),
         cmocka_unit_test(test_random_documents),
+        cmocka_unit_test(test_validator_cases),
+        cmocka_unit_test(test_validator_mutations),
         cmocka_unit_test(test_engine_states),
     };
     return cmocka_run_group_tests_name("engine_json", tests, NULL, NULL);
