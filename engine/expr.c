@@ -53,7 +53,8 @@ static int is_name_char(int c) {
 
 static const json_t *root_value(const cairn__ctx_t *ctx, unsigned bit) {
     switch (bit) {
-    case CAIRN__R_VARS: return ctx->vars;
+    case CAIRN__R_VARS:
+        return ctx->doc ? json_object_get(ctx->doc, "vars") : ctx->vars;
     case CAIRN__R_INPUT: return ctx->input;
     case CAIRN__R_RESULT: return ctx->result;
     case CAIRN__R_PAYLOAD: return ctx->payload;
@@ -173,7 +174,10 @@ json_t *cairn__tmpl_eval(const json_t *tmpl, const cairn__ctx_t *ctx) {
             return json_deep_copy(tmpl);
         if (path_walk(s, json_string_length(tmpl), ~0u, ctx, &val, NULL, 0))
             return json_null(); /* unreachable for checked templates */
-        return val ? json_deep_copy(val) : json_null();
+        /* Shared, not copied: a workflow's document is changed in place
+         * only by set_var() in step.c, which copies whatever it is about
+         * to change that is held anywhere else (copy-on-write). */
+        return val ? json_incref((json_t *)val) : json_null();
     }
     if (json_is_object(tmpl)) {
         const char *k;

@@ -35,6 +35,9 @@ enum {
 typedef struct {
     const json_t *vars, *input, *result, *payload, *error, *workflow_id,
         *signal;
+    /* When set, $.vars is this document's "vars", looked up at each use:
+     * a step may replace the object (copy-on-write, step.c set_var()). */
+    const json_t *doc;
 } cairn__ctx_t;
 
 /*

@@ -12,11 +12,15 @@
  *
  * Determinism: only arrays are iterated; assignments are evaluated against
  * the unchanged variables and written in sorted key order; every JSON text
- * the step produces is dumped with sorted keys. Time is in->time_ms. Nothing
- * in the document is shared between two places (values taken from a context
- * are deep copies, values moved between arrays are removed from the first),
- * so a document edited in place over many steps behaves exactly like one
- * decoded afresh before each step.
+ * the step produces is dumped with sorted keys. Time is in->time_ms. Values
+ * taken from a context are shared, not copied (an activity's input may be
+ * the variables object itself), and the one place that changes such a
+ * value, set_var(), first replaces every object on its path that is held
+ * anywhere else by a copy (copy-on-write, by jansson's reference count);
+ * values moved between arrays are removed from the first. So a document
+ * edited in place over many steps behaves exactly like one decoded afresh
+ * before each step (tests/unit/test_engine_property.c compares the two
+ * after every step).
  *
  * Run-time ids. An activity command with id "charge" schedules runtime id
  * "charge" the first time, "charge#2" the second (a loop, a later run), so
@@ -162,6 +166,7 @@ static cairn_event_t *emit(st_t *st, cairn_out_dest_t dest,
 
 static void ctx_init(const st_t *st, cairn__ctx_t *ctx) {
     memset(ctx, 0, sizeof(*ctx));
+    ctx->doc = st->doc;
     ctx->vars = dget(st, "vars");
     ctx->input = dget(st, "input");
     ctx->workflow_id = dget(st, "id");
@@ -171,11 +176,33 @@ static int cmpstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sets vars.<path> (dotted) to val (reference stolen). */
+/*
+ * obj's member key (an object, borrowed) owned by obj alone: a member also
+ * held elsewhere (an activity's input, another variable: templates share
+ * values, cairn__tmpl_eval()) is replaced by a copy first. NULL on oom.
+ */
+static json_t *own(st_t *st, json_t *obj, const char *key) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || v->refcount == 1)
+        return v;
+    json_t *copy = json_deep_copy(v);
+    dset(st, obj, key, copy);
+    return st->oom ? NULL : copy;
+}
+
+/*
+ * Sets vars.<path> (dotted) to val (reference stolen). The only place a
+ * step changes a value a template may share, so every object on the path
+ * is made the document's own first (own()).
+ */
 static void set_var(st_t *st, const char *path, json_t *val) {
-    json_t *obj = dget(st, "vars");
+    json_t *obj = own(st, st->doc, "vars");
     char seg[513];
     const char *p = path;
+    if (!obj) {
+        json_decref(val);
+        return;
+    }
     for (;;) {
         const char *dot = strchr(p, '.');
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
@@ -188,6 +215,10 @@ static void set_var(st_t *st, const char *path, json_t *val) {
             return;
         }
         json_t *next = json_object_get(obj, seg);
+        if (json_is_object(next) && !(next = own(st, obj, seg))) {
+            json_decref(val);
+            return;
+        }
         if (!json_is_object(next)) {
             next = json_object();
             dset(st, obj, seg, next);
@@ -1001,9 +1032,18 @@ static int listed(const cairn__retry_t *r, const char *etype) {
 /* acts[i] finished successfully with result (borrowed). */
 static void act_completed(st_t *st, size_t i, const json_t *result) {
     json_t *act = json_incref(json_array_get(dget(st, "acts"), i));
-    const char *kind = cairn__jstr(act, "kind"), *def_id = cairn__jstr(act, "def");
+    char *kind = strdup(cairn__jstr(act, "kind"));
+    char *def_id = strdup(cairn__jstr(act, "def"));
     cairn__ctx_t ctx;
+    if (!kind || !def_id) {
+        st->oom = 1;
+        json_decref(act);
+        goto out;
+    }
     remove_act(st, i);
+    /* Released before the transitions run: its input may share the
+     * variables they assign (which would then be copied first). */
+    json_decref(act);
     ctx_init(st, &ctx);
     ctx.result = result;
     if (!strcmp(kind, "compensation")) {
@@ -1024,7 +1064,9 @@ static void act_completed(st_t *st, size_t i, const json_t *result) {
         if (!st->oom)
             fire(st, CAIRN__EVK_ACTIVITY_COMPLETED, def_id, &ctx);
     }
-    json_decref(act);
+out:
+    free(kind);
+    free(def_id);
 }
 
 /*

@@ -980,6 +980,114 @@ static void test_compensation_failure(void **state) {
     cairn_registry_destroy(reg);
 }
 
+/*
+ * Templates share values instead of copying them (an activity's input is
+ * the variables object itself, a variable holds the parsed result); the
+ * only change in place, an assignment, copies first whatever else holds
+ * what it changes. The same inputs applied to one document edited in place
+ * and to one decoded afresh before every step (where nothing is shared)
+ * must give the same outputs and states: a retry's input, the saga's
+ * compensation input and the variables each keep what they held.
+ */
+static const char *COW =
+    "{\"type\":\"cow\",\"version\":1,\"initial\":\"a\","
+    "\"retry\":{\"initial_interval_ms\":5,\"maximum_attempts\":3},"
+    "\"states\":["
+    "{\"name\":\"a\",\"on_enter\":[{\"activity\":\"one\",\"input\":\"$.vars\","
+    "\"compensation\":{\"activity\":\"undo_one\",\"input\":\"$.vars\"}},"
+    "{\"activity\":\"side\",\"input\":\"$.vars.deep\"},"
+    "{\"assign\":{\"k\":1,\"deep.v\":\"$.vars.k\"}}],"
+    "\"on\":[{\"event\":\"activity_completed\",\"activity\":\"one\","
+    "\"assign\":{\"r\":\"$.result\",\"r2\":\"$.result\",\"k\":2},"
+    "\"target\":\"b\"}]},"
+    "{\"name\":\"b\",\"on_enter\":[{\"assign\":{\"r.tag\":\"set\","
+    "\"deep.v\":\"$.vars.r\"}},{\"activity\":\"two\",\"input\":{\"all\":"
+    "\"$.vars\",\"r\":\"$.vars.r\"},\"compensation\":{\"activity\":"
+    "\"undo_two\",\"input\":\"$.vars.r\"}},{\"assign\":{\"r.more\":1,"
+    "\"deep.v.w\":2}}],"
+    "\"on\":[{\"event\":\"activity_completed\",\"activity\":\"two\","
+    "\"assign\":{\"r.tag\":\"again\",\"r2.n\":\"$.result\"},"
+    "\"target\":\"undo\"}]},"
+    "{\"name\":\"undo\",\"on_enter\":[{\"assign\":{\"r.tag\":\"undoing\"}},"
+    "{\"compensate\":true}],"
+    "\"on\":[{\"event\":\"compensation_completed\",\"target\":\"end\"}]},"
+    "{\"name\":\"end\",\"on_enter\":[{\"complete\":\"$.vars\"}]}]}";
+
+/* One step on a (in place) and on a decoded copy of b; both must agree. */
+static void step_both(const cairn_registry_t *reg, cairn_wf_t **a,
+                      cairn_wf_t **b, const cairn_event_t *in,
+                      cairn_outputs_t *oa) {
+    char err[256] = "";
+    cairn_outputs_t ob;
+    if (*b) { /* afresh: no value shared inside the document */
+        char *text = encode(*b);
+        cairn_wf_destroy(*b);
+        *b = cairn_wf_decode(text, strlen(text), err, sizeof(err));
+        assert_non_null(*b);
+        free(text);
+    }
+    step_ok(reg, a, in, oa);
+    cairn_outputs_init(&ob);
+    assert_int_equal(cairn_engine_step(reg, NULL, b, in, &ob, err,
+                                       sizeof(err)),
+                     CAIRN_ERR_OK);
+    char *ta = outs_text(oa), *tb = outs_text(&ob);
+    assert_string_equal(ta, tb);
+    free(ta);
+    free(tb);
+    char *sa = encode(*a), *sb = encode(*b);
+    assert_string_equal(sa, sb);
+    free(sa);
+    free(sb);
+    cairn_outputs_free(&ob);
+}
+
+static void test_shared_values_copy_on_write(void **state) {
+    (void)state;
+    cairn_registry_t *reg = reg_with(COW);
+    cairn_wf_t *a = NULL, *b = NULL;
+    cairn_outputs_t out;
+    cairn_outputs_init(&out);
+    cairn_event_t in = ev_start("c-1", "r1", "cow", "{\"deep\":{\"x\":1}}", 0);
+    step_both(reg, &a, &b, &in, &out);
+    /* one's first attempt fails: the retry sends the input of the first,
+     * the variables before the assignment that followed it */
+    in = ev_failed("c-1", "one", 1, "E", "boom", 0);
+    step_both(reg, &a, &b, &in, &out);
+    const cairn_event_t *started = find_out(&out, CAIRN_EV_TIMER_STARTED);
+    assert_non_null(started);
+    assert_string_equal(started->timer_id, "retry:one");
+    in = ev_fired("c-1", "retry:one", started->generation, started->fire_at_ms,
+                  started->fire_at_ms);
+    step_both(reg, &a, &b, &in, &out);
+    const cairn_event_t *task = find_out(&out, CAIRN_EV_ACTIVITY_TASK);
+    assert_non_null(task);
+    assert_string_equal(task->input, "{\"deep\":{\"x\":1}}");
+    in = ev_done("c-1", "one", 2, "{\"id\":7}", 0);
+    step_both(reg, &a, &b, &in, &out);
+    in = ev_done("c-1", "two", 1, "{\"ok\":true}", 0);
+    step_both(reg, &a, &b, &in, &out);
+    /* the saga runs two's compensation, then one's, with their inputs as
+     * they were when each completed */
+    task = find_out(&out, CAIRN_EV_ACTIVITY_TASK);
+    assert_non_null(task);
+    assert_string_equal(task->activity_name, "undo_two");
+    assert_string_equal(task->input, "{\"id\":7,\"more\":1,\"tag\":\"set\"}");
+    in = ev_done("c-1", "undo:two", 1, "null", 0);
+    step_both(reg, &a, &b, &in, &out);
+    task = find_out(&out, CAIRN_EV_ACTIVITY_TASK);
+    assert_non_null(task);
+    assert_string_equal(task->activity_name, "undo_one");
+    assert_string_equal(task->input, "{\"deep\":{\"v\":null,\"x\":1},\"k\":1}");
+    in = ev_done("c-1", "undo:one", 1, "null", 0);
+    step_both(reg, &a, &b, &in, &out);
+    assert_int_equal(cairn_wf_status(a), CAIRN_WF_COMPLETED);
+    cairn_outputs_free(&out);
+    cairn_wf_destroy(a);
+    cairn_wf_destroy(b);
+    cairn_registry_destroy(reg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_backoff_timeouts),
@@ -999,6 +1107,7 @@ int main(void) {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_child_failure_and_custom_id),
         cmocka_unit_test(test_compensation_failure),
+        cmocka_unit_test(test_shared_values_copy_on_write),
     };
     return cmocka_run_group_tests_name("engine_flow", tests, NULL, NULL);
 }
