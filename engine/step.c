@@ -19,8 +19,8 @@
  * anywhere else by a copy (copy-on-write, by jansson's reference count);
  * values moved between arrays are removed from the first. So a document
  * edited in place over many steps behaves exactly like one decoded afresh
- * before each step (tests/unit/test_engine_property.c compares the two
- * after every step).
+ * before each step (test_shared_values_copy_on_write in
+ * tests/unit/test_engine_flow.c runs the two side by side).
  *
  * Run-time ids. An activity command with id "charge" schedules runtime id
  * "charge" the first time, "charge#2" the second (a loop, a later run), so
@@ -166,8 +166,7 @@ static cairn_event_t *emit(st_t *st, cairn_out_dest_t dest,
 
 static void ctx_init(const st_t *st, cairn__ctx_t *ctx) {
     memset(ctx, 0, sizeof(*ctx));
-    ctx->doc = st->doc;
-    ctx->vars = dget(st, "vars");
+    ctx->doc = st->doc; /* $.vars: looked up in it at each use */
     ctx->input = dget(st, "input");
     ctx->workflow_id = dget(st, "id");
 }
@@ -1031,19 +1030,16 @@ static int listed(const cairn__retry_t *r, const char *etype) {
 
 /* acts[i] finished successfully with result (borrowed). */
 static void act_completed(st_t *st, size_t i, const json_t *result) {
-    json_t *act = json_incref(json_array_get(dget(st, "acts"), i));
-    char *kind = strdup(cairn__jstr(act, "kind"));
-    char *def_id = strdup(cairn__jstr(act, "def"));
+    json_t *act = json_array_get(dget(st, "acts"), i);
+    /* The act goes before the transitions run: its input may share the
+     * variables they assign (which would then be copied first). Only its
+     * kind and def strings are kept. */
+    json_t *kind_j = json_incref(json_object_get(act, "kind"));
+    json_t *def_j = json_incref(json_object_get(act, "def"));
+    const char *kind = json_string_value(kind_j);
+    const char *def_id = json_string_value(def_j);
     cairn__ctx_t ctx;
-    if (!kind || !def_id) {
-        st->oom = 1;
-        json_decref(act);
-        goto out;
-    }
     remove_act(st, i);
-    /* Released before the transitions run: its input may share the
-     * variables they assign (which would then be copied first). */
-    json_decref(act);
     ctx_init(st, &ctx);
     ctx.result = result;
     if (!strcmp(kind, "compensation")) {
@@ -1064,9 +1060,8 @@ static void act_completed(st_t *st, size_t i, const json_t *result) {
         if (!st->oom)
             fire(st, CAIRN__EVK_ACTIVITY_COMPLETED, def_id, &ctx);
     }
-out:
-    free(kind);
-    free(def_id);
+    json_decref(kind_j);
+    json_decref(def_j);
 }
 
 /*
