@@ -18,6 +18,11 @@
  * waits up to --drain seconds for the rest, so a lost workflow shows up as
  * `unfinished`. --watch samples the CPU time of other processes over the
  * window (from /proc/PID/stat), so the report says where the cores went.
+ * Every 100 ms the loop also samples the box (/proc/stat, /proc/vmstat):
+ * busy and iowait share, kilobytes written to disk, dirty page cache, and
+ * the CPU of each watched process. The timeline file carries them beside
+ * the completions, so a dip can be matched with who was busy, and the
+ * report counts the slow completions in or just after a writeback burst.
  *
  * kafka-txn: the broker's transactional ceiling on this box. K producers
  * (own transactional.id each) write N records of B bytes in transactions of
@@ -126,6 +131,52 @@ static void box_jiffies(double *busy, double *total) {
     }
     fclose(fp);
 }
+
+/* One sample of the box: jiffies busy, in iowait and in all, kilobytes
+ * written to block devices and dirty page cache (both from /proc/vmstat). */
+typedef struct {
+    double busy, iowait, total;
+    long long written_kb, dirty_kb;
+    int64_t at_us;
+    double self_s;           /* this tool's CPU time so far */
+    double cpu_s[MAX_WATCH]; /* each watched process's */
+} box_sample_t;
+
+static void box_sample(const opts_t *o, box_sample_t *b) {
+    unsigned long long v[8] = {0};
+    char key[64];
+    long long x;
+    memset(b, 0, sizeof(*b));
+    b->at_us = now_us();
+    b->self_s = self_cpu_s();
+    for (int w = 0; w < o->nwatch; w++)
+        b->cpu_s[w] = proc_cpu_s(o->watch_pid[w]);
+    FILE *fp = fopen("/proc/stat", "r");
+    if (fp) {
+        if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+            for (int i = 0; i < 8; i++)
+                b->total += (double)v[i];
+            b->iowait = (double)v[4];
+            b->busy = b->total - (double)v[3] - (double)v[4];
+        }
+        fclose(fp);
+    }
+    if (!(fp = fopen("/proc/vmstat", "r")))
+        return;
+    while (fscanf(fp, "%63s %lld", key, &x) == 2) {
+        if (!strcmp(key, "nr_dirty"))
+            b->dirty_kb = x * (sysconf(_SC_PAGESIZE) / 1024);
+        else if (!strcmp(key, "pgpgout"))
+            b->written_kb = x;
+    }
+    fclose(fp);
+}
+
+/* A 100 ms bucket that wrote at least this much to disk is a writeback
+ * burst: the kernel flushing the page cache Kafka's log dirtied ~30 s ago
+ * (vm.dirty_expire_centisecs) in one go. */
+#define BURST_KB (16 * 1024)
 
 static long vmrss_kb(long pid) {
     char path[64], line[256];
@@ -325,13 +376,27 @@ static void slots_grow(slots_t *s, size_t need) {
     s->cap = cap;
 }
 
+/* One 100 ms bucket of a run: the completions in it, the slowest, how many
+ * took over 250 ms, and what the box did meanwhile (box_sample_t deltas;
+ * sampled is 0 until the loop has seen the bucket end). */
+typedef struct {
+    long n, slow;
+    int64_t max;
+    int sampled;
+    double busy_pct, iowait_pct;
+    long long written_kb, dirty_kb;
+    double tool_pct, cpu_pct[MAX_WATCH]; /* CPU, % of one core */
+} bucket_t;
+
 /* Writes the timeline file (if asked) and prints where the window's slow
- * completions fell: the three 100 ms buckets holding most of them. */
+ * completions fell: the three 100 ms buckets holding most of them, and how
+ * many fell in a writeback burst or the 300 ms after one. */
 static void write_timeline(const opts_t *o, const char *label, int64_t wall0,
-                           int64_t win0_us, int64_t win1_us, size_t nbk,
-                           const long *n, const int64_t *max,
-                           const long *slow) {
-    long total = 0;
+                           int64_t win0_us, int64_t win1_us,
+                           const bucket_t *bk, size_t nbk) {
+    long total = 0, near = 0, bursts = 0;
+    long long written = 0, burst_max = 0;
+    double iow_max = 0;
     size_t top[3];
     int ntop = 0;
     /* the window's buckets: [b0, b1) */
@@ -339,15 +404,27 @@ static void write_timeline(const opts_t *o, const char *label, int64_t wall0,
     size_t b1 = (size_t)(win1_us / 100000);
     if (b1 > nbk)
         b1 = nbk;
-    for (size_t b = b0; b < b1; b++)
-        total += slow[b];
+    for (size_t b = b0; b < b1; b++) {
+        total += bk[b].slow;
+        written += bk[b].written_kb;
+        if (bk[b].written_kb > burst_max)
+            burst_max = bk[b].written_kb;
+        if (bk[b].iowait_pct > iow_max)
+            iow_max = bk[b].iowait_pct;
+        bursts += bk[b].written_kb >= BURST_KB;
+        int hit = 0;
+        for (size_t k = b >= 3 ? b - 3 : 0; k <= b; k++)
+            hit |= bk[k].written_kb >= BURST_KB;
+        near += hit ? bk[b].slow : 0;
+    }
     for (; ntop < 3; ntop++) { /* the three buckets with most slow ones */
         size_t best = nbk;
         for (size_t b = b0; b < b1; b++) {
             int taken = 0;
             for (int k = 0; k < ntop; k++)
                 taken |= top[k] == b;
-            if (!taken && slow[b] && (best == nbk || slow[b] > slow[best]))
+            if (!taken && bk[b].slow &&
+                (best == nbk || bk[b].slow > bk[best].slow))
                 best = b;
         }
         if (best == nbk)
@@ -356,9 +433,15 @@ static void write_timeline(const opts_t *o, const char *label, int64_t wall0,
     }
     printf("bench:   detail tail %s over_250ms=%ld", label, total);
     for (int k = 0; k < ntop; k++)
-        printf(" at_%+.1fs=%ld", (double)((int64_t)top[k] * 100000 - win0_us) / 1e6,
-               slow[top[k]]);
+        printf(" at_%+.1fs=%ld",
+               (double)((int64_t)top[k] * 100000 - win0_us) / 1e6,
+               bk[top[k]].slow);
     printf("\n");
+    printf("bench:   detail disk %s written_mb=%.0f writeback_bursts=%ld "
+           "largest_burst_mb=%.0f iowait_max=%.0f%% "
+           "over_250ms_in_or_after_burst=%ld\n",
+           label, (double)written / 1024, bursts, (double)burst_max / 1024,
+           iow_max, near);
     if (!o->timeline)
         return;
     FILE *fp = fopen(o->timeline, "w");
@@ -368,14 +451,49 @@ static void write_timeline(const opts_t *o, const char *label, int64_t wall0,
     }
     fprintf(fp, "# %s: 100 ms buckets since the first start; wall_ms, "
                 "seconds from the window's start, completions, slowest ms, "
-                "over 250 ms\n", label);
-    for (size_t b = 0; b < nbk; b++)
-        if (n[b])
-            fprintf(fp, "%lld %.1f %ld %.1f %ld\n",
-                    (long long)(wall0 + (int64_t)b * 100),
-                    (double)((int64_t)b * 100000 - win0_us) / 1e6, n[b],
-                    (double)max[b] / 1000.0, slow[b]);
+                "over 250 ms, box busy and iowait in %% of all cores, MB "
+                "written to disk, dirty page cache MB, then the CPU of "
+                "the tool",
+            label);
+    for (int w = 0; w < o->nwatch; w++)
+        fprintf(fp, ", %s", o->watch_name[w]);
+    fprintf(fp, " in %% of one core (in steps of one clock tick, 10 ms)\n");
+    for (size_t b = 0; b < nbk; b++) {
+        if (!bk[b].n && !bk[b].sampled)
+            continue;
+        fprintf(fp, "%lld %.1f %ld %.1f %ld %.0f %.0f %.1f %.0f",
+                (long long)(wall0 + (int64_t)b * 100),
+                (double)((int64_t)b * 100000 - win0_us) / 1e6, bk[b].n,
+                (double)bk[b].max / 1000.0, bk[b].slow, bk[b].busy_pct,
+                bk[b].iowait_pct, (double)bk[b].written_kb / 1024,
+                (double)bk[b].dirty_kb / 1024);
+        fprintf(fp, " %.0f", bk[b].tool_pct);
+        for (int w = 0; w < o->nwatch; w++)
+            fprintf(fp, " %.0f", bk[b].cpu_pct[w]);
+        fprintf(fp, "\n");
+    }
     fclose(fp);
+}
+
+/* Closes bucket b with what the box did since the previous sample. */
+static void bucket_sample(const opts_t *o, bucket_t *bk, box_sample_t *prev) {
+    box_sample_t cur;
+    box_sample(o, &cur);
+    double wall_s = (double)(cur.at_us - prev->at_us) / 1e6;
+    if (wall_s > 0)
+        bk->tool_pct = 100.0 * (cur.self_s - prev->self_s) / wall_s;
+    for (int w = 0; w < o->nwatch; w++)
+        if (wall_s > 0 && cur.cpu_s[w] >= 0 && prev->cpu_s[w] >= 0)
+            bk->cpu_pct[w] = 100.0 * (cur.cpu_s[w] - prev->cpu_s[w]) / wall_s;
+    double dt = cur.total - prev->total;
+    if (dt > 0) {
+        bk->busy_pct = 100.0 * (cur.busy - prev->busy) / dt;
+        bk->iowait_pct = 100.0 * (cur.iowait - prev->iowait) / dt;
+    }
+    bk->written_kb = cur.written_kb - prev->written_kb;
+    bk->dirty_kb = cur.dirty_kb;
+    bk->sampled = 1;
+    *prev = cur;
 }
 
 static void run_workflows(const opts_t *o) {
@@ -403,17 +521,23 @@ static void run_workflows(const opts_t *o) {
     /* The timeline: completions per 100 ms since t_start, the slowest of
      * them, and how many took longer than 250 ms. A p99 decided by one
      * stall shows as a few buckets holding most of the slow ones. */
-    size_t nbk = (size_t)((t_drain - t_start) / 100000) + 2;
-    long *bk_n = calloc(nbk, sizeof(long)), *bk_slow = calloc(nbk, sizeof(long));
-    int64_t *bk_max = calloc(nbk, sizeof(int64_t));
-    if (!bk_n || !bk_slow || !bk_max)
+    size_t nbk = (size_t)((t_drain - t_start) / 100000) + 2, cur_b = 0;
+    bucket_t *bk = calloc(nbk, sizeof(*bk));
+    if (!bk)
         die("out of memory");
+    box_sample_t box_prev;
+    box_sample(o, &box_prev);
     int64_t wall0 = wall_ms();
     double cpu0 = 0;
     int window_open = 0;
 
     for (;;) {
         int64_t now = now_us();
+        size_t nb = (size_t)((now - t_start) / 100000);
+        if (nb != cur_b && cur_b < nbk) { /* a bucket ended: sample the box */
+            bucket_sample(o, &bk[cur_b], &box_prev);
+            cur_b = nb;
+        }
         if (!window_open && now >= t_win0) {
             window_open = 1;
             cpu0 = self_cpu_s();
@@ -466,10 +590,10 @@ static void run_workflows(const opts_t *o) {
                         size_t b = (size_t)((t1 - t_start) / 100000);
                         if (b >= nbk)
                             b = nbk - 1;
-                        bk_n[b]++;
-                        if (t1 - s.t0[i] > bk_max[b])
-                            bk_max[b] = t1 - s.t0[i];
-                        bk_slow[b] += t1 - s.t0[i] > 250000;
+                        bk[b].n++;
+                        if (t1 - s.t0[i] > bk[b].max)
+                            bk[b].max = t1 - s.t0[i];
+                        bk[b].slow += t1 - s.t0[i] > 250000;
                         if (fin && t1 >= t_win0 && t1 < t_win1) {
                             if (nlat == lcap) {
                                 lcap *= 2;
@@ -525,11 +649,9 @@ static void run_workflows(const opts_t *o) {
                box - 100.0 * watched / el);
     }
     printf("\n");
-    write_timeline(o, label, wall0, t_win0 - t_start, t_win1 - t_start, nbk,
-                   bk_n, bk_max, bk_slow);
-    free(bk_n);
-    free(bk_slow);
-    free(bk_max);
+    write_timeline(o, label, wall0, t_win0 - t_start, t_win1 - t_start, bk,
+                   nbk);
+    free(bk);
     fflush(stdout);
     rd_kafka_flush(prod, 10000);
     rd_kafka_destroy(prod);

@@ -29,11 +29,13 @@
 # CAIRN_BENCH_METRICS_PORT (49500: cairnd's /metrics, read after each run;
 # the worker's is the next port; both saved as build/bench/metrics-*.txt),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run),
-# CAIRN_BENCH_CAIRND_ARGS (more cairnd arguments, e.g. "-X kafka.debug=eos").
+# CAIRN_BENCH_CAIRND_ARGS (more cairnd arguments, e.g. "-X kafka.debug=eos"),
+# CAIRN_BENCH_SLOW_MS (100: cairnd logs every batch, the worker every round,
+# slower than this).
 #
 # Besides the figures, build/bench/ keeps each run's completion timeline
 # (timeline-<n>-c<C>.txt, 100 ms buckets), cairnd's log with every batch
-# slower than 100 ms and its phases, the worker's with every such round,
+# slower than CAIRN_BENCH_SLOW_MS and its phases, the worker's with every such round,
 # the broker's log (compaction passes, segment rolls) and its GC log
 # (kafka-gc.log): what to line up when a p99 looks wrong.
 set -euo pipefail
@@ -48,6 +50,7 @@ WARMUP=${CAIRN_BENCH_WARMUP:-30}
 SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 512 768 1024 2048"}
 IDLE=${CAIRN_BENCH_IDLE:-50000}
 TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
+SLOW_MS=${CAIRN_BENCH_SLOW_MS:-100}
 KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-49092}
 REDIS_PORT=${CAIRN_BENCH_REDIS_PORT:-46379}
 METRICS_PORT=${CAIRN_BENCH_METRICS_PORT:-49500}
@@ -125,11 +128,11 @@ start_proc() {
     disown $! # its death (the restore's SIGKILL) is ours to report
 }
 
-# Batches slower than 100 ms are logged with their phases (cairnd-1.log),
+# Batches slower than SLOW_MS are logged with their phases (cairnd-1.log),
 # so that a run's slowest workflows can be matched with what stalled.
 start_cairnd() {
     CAIRN_NODE_ID=bench-cairnd-1 CAIRN_METRICS_PORT=$METRICS_PORT \
-        CAIRN_LOG_SLOW_BATCH_MS=100 \
+        CAIRN_LOG_SLOW_BATCH_MS=$SLOW_MS \
         start_proc cairnd-1 "$BIN/cairnd" ${CAIRN_BENCH_CAIRND_ARGS:-}
 }
 
@@ -218,7 +221,7 @@ off=$(log_end "$OUT/cairnd-1.log")
 start_cairnd
 CAIRN_NODE_ID=bench-timers-1 start_proc timers-1 "$BIN/cairn-timers"
 CAIRN_NODE_ID=bench-worker-1 CAIRN_METRICS_PORT=$((METRICS_PORT + 1)) \
-    CAIRN_LOG_SLOW_BATCH_MS=100 start_proc worker-1 "$BIN/cairn-worker-demo"
+    CAIRN_LOG_SLOW_BATCH_MS=$SLOW_MS start_proc worker-1 "$BIN/cairn-worker-demo"
 wait_owned "$off" 120
 "$BIN/cairn" definitions put "$CAIRN_ROOT/examples/demo/order.json" \
     "$CAIRN_ROOT/bench/idle.json" >>"$LOG" 2>&1
