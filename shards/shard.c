@@ -242,15 +242,16 @@ static rd_kafka_t *new_producer(cairn_shard_t *shard, char *errstr,
  * all of them (full: repair_all()), or only the running ones (the periodic
  * drift repair, which must stay cheap however many closed workflows are
  * retained; describe falls back to the state topic for a closed one Redis
- * lost). Visits at most budget workflows from *pos on and returns 1 once
- * it reached the end, -1 if Redis is gone, else 0: the periodic repair runs
- * a slice between batches instead of stalling the shard for a pass over
- * every waiting workflow (a map that grows in between may be walked
- * slightly out of order; the next pass catches up).
+ * lost). Visits at most budget workflows from *pos on, adds them to
+ * *visited, and returns 1 once it reached the end, -1 if Redis is gone,
+ * else 0: the periodic repair runs a slice between batches instead of
+ * stalling the shard for a pass over every waiting workflow (a map that
+ * grows in between may be walked slightly out of order; the next pass
+ * catches up).
  */
 #define REPAIR_SLICE 2000
 static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
-                        size_t budget) {
+                        size_t budget, size_t *visited_out) {
     size_t n = 0, visited = 0;
     const char *id;
     cairn_wf_t *wf;
@@ -276,9 +277,56 @@ static int repair_index(cairn_shard_t *shard, int full, size_t *pos,
         if (++n % 500 == 0 && cairn_index_flush(shard->ix))
             return -1; /* Redis is gone: the full repair on its return */
     }
+    if (visited_out)
+        *visited_out += visited;
     if (cairn_index_flush(shard->ix))
         return -1;
     return done;
+}
+
+/*
+ * The periodic drift repair, paced: a pass starts every
+ * timers.repair.interval.ms and is spread over the first half of it, each
+ * call visiting the share of the workflows (counted at the pass's start)
+ * that the time since then calls for, at most REPAIR_SLICE. Unpaced, a
+ * pass went through the map as fast as batches came, 2,000 workflows a
+ * batch: with 25,000 waiting workflows on a shard that is ~100,000 Redis
+ * commands within a second, once a minute, and Redis's CPU doubled and
+ * the workflows in flight waited for their index writes (a dip of ~1.5 s in
+ * the benchmark, docs/BENCHMARKS.md, "Seventh session").
+ */
+typedef struct {
+    int on;
+    int64_t t0, next; /* this pass's start, the next's (ms, monotonic) */
+    size_t pos, total, visited;
+} repair_pace_t;
+
+static void repair_paced(cairn_shard_t *shard, repair_pace_t *rp,
+                         int64_t every) {
+    int64_t now = cairn_mono_ms();
+    if (!rp->on) {
+        if (now < rp->next)
+            return;
+        rp->on = 1;
+        rp->t0 = now;
+        rp->pos = rp->visited = 0;
+        rp->total = cairn_wfmap_count(shard->wfs);
+    }
+    int64_t spread = every / 2, el = now - rp->t0;
+    size_t due = el >= spread ? SIZE_MAX
+                              : (size_t)((double)rp->total * (double)el /
+                                         (double)spread);
+    if (due != SIZE_MAX && due <= rp->visited)
+        return; /* ahead of the pace */
+    size_t budget = due == SIZE_MAX ? REPAIR_SLICE : due - rp->visited;
+    if (budget > REPAIR_SLICE)
+        budget = REPAIR_SLICE;
+    int r = repair_index(shard, 0, &rp->pos, budget, &rp->visited);
+    if (r == 0)
+        return;
+    /* the end (or Redis gone: the full repair on its return) */
+    rp->on = 0;
+    rp->next = rp->t0 + every > now ? rp->t0 + every : now;
 }
 
 /*
@@ -290,7 +338,7 @@ static void repair_all(cairn_shard_t *shard) {
     size_t pos = 0, n = 0;
     const char *id;
     cairn_frozen_t *f;
-    if (repair_index(shard, 1, &pos, SIZE_MAX) < 0)
+    if (repair_index(shard, 1, &pos, SIZE_MAX, NULL) < 0)
         return;
     pos = 0;
     while ((f = cairn_wfmap_next_frozen(shard->closed, &pos, &id))) {
@@ -1387,9 +1435,7 @@ static void *run(void *arg) {
     if (take_ownership(shard))
         return NULL;
     cairn_log(CAIRN_LOG_INFO, shard->partition, NULL, "shard owned");
-    int64_t next_repair = cairn_mono_ms() + repair_every;
-    size_t repair_pos = 0;
-    int repairing = 0;
+    repair_pace_t rp = {.next = cairn_mono_ms() + repair_every};
     int64_t slow_us =
         cairn_conf_int(shard->node->conf, "log.slow.batch.ms") * 1000;
     shard->lap_us = cairn_mono_us();
@@ -1410,15 +1456,10 @@ static void *run(void *arg) {
             break;
         /* Redis back after an outage, or the periodic drift repair (Redis
          * may have lost data without the connection dropping). */
-        if (cairn_index_should_retry(shard->ix)) {
+        if (cairn_index_should_retry(shard->ix))
             repair_all(shard);
-        } else if (repairing || cairn_mono_ms() >= next_repair) {
-            if (!repairing)
-                repair_pos = 0;
-            repairing = !repair_index(shard, 0, &repair_pos, REPAIR_SLICE);
-            if (!repairing)
-                next_repair = cairn_mono_ms() + repair_every;
-        }
+        else
+            repair_paced(shard, &rp, repair_every);
         /* Nothing to apply: read the last send's replies meanwhile. */
         int idle = !shard->nbatch && !snap;
         if (idle && cairn_index_poll(shard->ix))

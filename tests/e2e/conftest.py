@@ -141,9 +141,13 @@ def cluster():
         pytest.fail("a local cluster is already running (deploy/cluster.sh "
                     "status):\n" + st + "wait for it, or stop it with "
                     "deploy/cluster.sh down if it is yours", pytrace=False)
+    # Shards repair Redis drift every 2 s here (default: every minute), so
+    # that test_repair.py sees a repair pass within its deadline.
     up = subprocess.run([CLUSTER, "up", "--nodes", "3", "--timers", "2",
                          "--workers", "1"], capture_output=True, text=True,
-                        timeout=300)
+                        timeout=300,
+                        env=dict(os.environ,
+                                 CAIRN_TIMERS_REPAIR_INTERVAL_MS="2000"))
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         out = subprocess.run([CLUSTER, "env"], capture_output=True, text=True,
