@@ -25,8 +25,8 @@
 # window per run), CAIRN_BENCH_CONCURRENCY ("16 64 256 512 768 1024 2048"),
 # CAIRN_BENCH_WARMUP (30 s at C = 768 before the first measured run),
 # CAIRN_BENCH_IDLE (50000 idle workflows), CAIRN_BENCH_TXN_RECORDS (300000),
-# CAIRN_BENCH_KAFKA_PORT (49092), CAIRN_BENCH_REDIS_PORT (46379),
-# CAIRN_BENCH_METRICS_PORT (49500: cairnd's /metrics, read after each run;
+# CAIRN_BENCH_KAFKA_PORT (24092), CAIRN_BENCH_REDIS_PORT (26379),
+# CAIRN_BENCH_METRICS_PORT (24500: cairnd's /metrics, read after each run;
 # the worker's is the next port; both saved as build/bench/metrics-*.txt),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run),
 # CAIRN_BENCH_CAIRND_ARGS (more cairnd arguments, e.g. "-X kafka.debug=eos"),
@@ -51,9 +51,13 @@ SWEEP=${CAIRN_BENCH_CONCURRENCY:-"16 64 256 512 768 1024 2048"}
 IDLE=${CAIRN_BENCH_IDLE:-50000}
 TXN_RECORDS=${CAIRN_BENCH_TXN_RECORDS:-300000}
 SLOW_MS=${CAIRN_BENCH_SLOW_MS:-100}
-KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-49092}
-REDIS_PORT=${CAIRN_BENCH_REDIS_PORT:-46379}
-METRICS_PORT=${CAIRN_BENCH_METRICS_PORT:-49500}
+# Below Linux's ephemeral range (32768-60999 by default): a port in it
+# can be held by any outgoing connection's TIME_WAIT, and cairnd then
+# fails to bind its metrics port (it happened: 49500, held by a connection
+# of another process on the box).
+KAFKA_PORT=${CAIRN_BENCH_KAFKA_PORT:-24092}
+REDIS_PORT=${CAIRN_BENCH_REDIS_PORT:-26379}
+METRICS_PORT=${CAIRN_BENCH_METRICS_PORT:-24500}
 PROFILE=${CAIRN_BENCH_PROFILE:-0}
 KAFKA=("$CAIRN_ROOT/deploy/kafka.sh")
 REDIS=("$CAIRN_ROOT/deploy/redis.sh")
