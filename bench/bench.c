@@ -116,11 +116,14 @@ static double proc_cpu_s(long pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Busy and total jiffies of the whole box, from /proc/stat. */
-static void box_jiffies(double *busy, double *total) {
+/* Busy, total and (if asked) iowait jiffies of the whole box, from
+ * /proc/stat. */
+static void box_jiffies(double *busy, double *total, double *iowait) {
     unsigned long long v[8] = {0};
     FILE *fp = fopen("/proc/stat", "r");
     *busy = *total = 0;
+    if (iowait)
+        *iowait = 0;
     if (!fp)
         return;
     if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
@@ -128,6 +131,8 @@ static void box_jiffies(double *busy, double *total) {
         for (int i = 0; i < 8; i++)
             *total += (double)v[i];
         *busy = *total - (double)v[3] - (double)v[4]; /* less idle, iowait */
+        if (iowait)
+            *iowait = (double)v[4];
     }
     fclose(fp);
 }
@@ -143,25 +148,15 @@ typedef struct {
 } box_sample_t;
 
 static void box_sample(const opts_t *o, box_sample_t *b) {
-    unsigned long long v[8] = {0};
     char key[64];
     long long x;
+    FILE *fp;
     memset(b, 0, sizeof(*b));
     b->at_us = now_us();
     b->self_s = self_cpu_s();
     for (int w = 0; w < o->nwatch; w++)
         b->cpu_s[w] = proc_cpu_s(o->watch_pid[w]);
-    FILE *fp = fopen("/proc/stat", "r");
-    if (fp) {
-        if (fscanf(fp, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
-                   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
-            for (int i = 0; i < 8; i++)
-                b->total += (double)v[i];
-            b->iowait = (double)v[4];
-            b->busy = b->total - (double)v[3] - (double)v[4];
-        }
-        fclose(fp);
-    }
+    box_jiffies(&b->busy, &b->total, &b->iowait);
     if (!(fp = fopen("/proc/vmstat", "r")))
         return;
     while (fscanf(fp, "%63s %lld", key, &x) == 2) {
@@ -541,7 +536,7 @@ static void run_workflows(const opts_t *o) {
         if (!window_open && now >= t_win0) {
             window_open = 1;
             cpu0 = self_cpu_s();
-            box_jiffies(&box_busy0, &box_total0);
+            box_jiffies(&box_busy0, &box_total0, NULL);
             for (int w = 0; w < o->nwatch; w++)
                 cpu_watch0[w] = proc_cpu_s(o->watch_pid[w]);
         }
@@ -640,7 +635,7 @@ static void run_workflows(const opts_t *o) {
             watched += c1 - cpu_watch0[w];
         }
     }
-    box_jiffies(&b1, &t1);
+    box_jiffies(&b1, &t1, NULL);
     if (t1 > box_total0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         double box = 100.0 * (double)ncpu * (b1 - box_busy0) /

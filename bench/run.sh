@@ -35,8 +35,8 @@
 #
 # Besides the figures, build/bench/ keeps each run's completion timeline
 # (timeline-<n>-c<C>.txt, 100 ms buckets), cairnd's log with every batch
-# slower than CAIRN_BENCH_SLOW_MS and its phases, the worker's with every such round,
-# the broker's log (compaction passes, segment rolls) and its GC log
+# slower than CAIRN_BENCH_SLOW_MS and its phases, the worker's with every
+# such round, the broker's log (compaction passes, segment rolls) and its GC log
 # (kafka-gc.log): what to line up when a p99 looks wrong.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh

@@ -57,9 +57,7 @@ ROLL = {
 def test_describe_follows_every_step_and_a_new_run(cluster, tmp_path):
     # After its first write a record gets only the fields a step changes;
     # a new run (continue-as-new) writes the run's own fields again.
-    path = tmp_path / "e2e_roll.json"
-    path.write_text(json.dumps(ROLL))
-    cluster.cairn("definitions", "put", str(path))
+    cluster.put_definition(ROLL, tmp_path)
     wf = cluster.unique("e2e-roll")
     cluster.start("e2e_roll", wf, {})
     first = cluster.wait_state(wf, "hold")

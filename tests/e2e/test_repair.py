@@ -2,7 +2,6 @@
 (an operator's DEL, a failover to a replica that was behind) comes back
 within timers.repair.interval.ms (2 s in this suite, conftest.py), with no
 restart and no outage for the shard to notice."""
-import json
 import time
 from urllib.parse import urlparse
 
@@ -36,9 +35,7 @@ def timer_entry(r, key, wf):
 
 
 def test_drift_repair_restores_a_lost_timer_and_record(cluster, tmp_path):
-    path = tmp_path / "e2e_waiter.json"
-    path.write_text(json.dumps(WAITER))
-    cluster.cairn("definitions", "put", str(path))
+    cluster.put_definition(WAITER, tmp_path)
     wf = cluster.unique("e2e-drift")
     cluster.start("e2e_waiter", wf, {})
     cluster.wait_state(wf, "wait")

@@ -97,9 +97,7 @@ def restart_all(how, interval=None, retention=None):
 
 def test_replay_restores_workflows_that_were_never_snapshotted(cluster,
                                                                 tmp_path):
-    path = tmp_path / "e2e_replay.json"
-    path.write_text(json.dumps(WAIT))
-    cluster.cairn("definitions", "put", str(path))
+    cluster.put_definition(WAIT, tmp_path)
     restart_all("stop-node", interval=3600000)
     every_shard_applies(cluster, "e2e-replay-warm")
     try:
