@@ -110,8 +110,8 @@ static const prop_t props[] = {
      "A shard logs a warning for every batch whose work (apply, snapshot, "
      "commit and index; not the wait for its events) takes longer than "
      "this, with the time of each phase, the batch's size and what its "
-     "thread did; a worker, for every round of tasks whose results take "
-     "longer to deliver; 0 = never."},
+     "thread did; a worker, at most every 100 ms, how many results took "
+     "longer from produce to acknowledgement; 0 = never."},
     /* timers */
     {"timers.lease.ms", T_INT, "10000", 100, 3600000, TM,
      "How long a claimed timer is leased to one cairn-timers instance before "
@@ -135,7 +135,10 @@ static const prop_t props[] = {
     {"task.queue", T_STR, "default", 0, 0, W,
      "Task queue a worker consumes (topic <topic.prefix>tasks.<queue>)."},
     {"worker.concurrency", T_INT, "4", 1, 1024, W,
-     "Most activities a worker runs at once."},
+     "Most activities a worker runs at once (its runner threads). It "
+     "takes up to 4096 tasks (or twice this, if more; 64 MB of task "
+     "records at most) ahead before it pauses its partitions, and keeps "
+     "polling the consumer meanwhile."},
     {"request.timeout.ms", T_INT, "10000", 100, 600000, CL | W,
      "How long a client call waits for Kafka before it fails."},
 };

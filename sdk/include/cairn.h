@@ -236,12 +236,17 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
 cairn_err_t cairn_worker_register(cairn_worker_t *w, const char *name,
                                   cairn_activity_fn fn, void *opaque);
 /*
- * Runs until cairn_worker_stop(). Tasks are polled in rounds (at most 256);
- * at most worker.concurrency functions run at once. On stop, the round in
- * flight finishes: its results are delivered and its offsets committed
- * synchronously before this returns, so no finished task runs again; a
- * task whose result could not be delivered is left uncommitted and runs
- * again on the next worker of the queue (at least once).
+ * Runs until cairn_worker_stop(). worker.concurrency functions run at
+ * once, each on its own runner thread; each result is produced as soon as
+ * its function returns, and the consumer is polled all along (a function
+ * may run longer than max.poll.interval.ms). Offsets are committed per
+ * partition below the oldest task whose result is not delivered yet. On
+ * stop, tasks not started are dropped (left uncommitted, for the next
+ * worker), the running functions finish, their results are delivered and
+ * the offsets committed synchronously before this returns, so no finished
+ * task runs again; a task whose result could not be delivered is left
+ * uncommitted and runs again on the next worker of the queue (at least
+ * once).
  */
 cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                              size_t errstr_size);

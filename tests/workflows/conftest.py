@@ -13,6 +13,9 @@ stopped at the end:
   orders-faulty  the default queue of the C-published order-saga@2 test
                  variant: ship_order always fails and reserve_inventory fails
                  its first attempt (--fail), to drive retries and sagas
+  bad-results    echo returns a result that is not JSON (--bad-result)
+  long           two runners and max.poll.interval.ms=10000, for an
+                 activity longer than that beside a quick one
 """
 import json
 import os
@@ -165,6 +168,11 @@ def cluster():
                                     "--fail", "reserve_inventory:1"))
         workers.append(start_worker(env, "bad-results", "--task-queue",
                                     "bad-results", "--bad-result", "echo"))
+        # Two runners, and a poll interval shorter than the long activity
+        # test_examples_e2e.py runs on it.
+        workers.append(start_worker(env, "long", "--task-queue", "long",
+                                    "-X", "worker.concurrency=2",
+                                    "-X", "max.poll.interval.ms=10000"))
         yield Cluster(env)
     finally:
         for p, log in workers:

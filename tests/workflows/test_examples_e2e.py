@@ -16,10 +16,11 @@ deploy/.run/cluster/timers-*.log.
 """
 import json
 import os
+import time
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, LOGS, ROOT
 
 ORDER_JSON = os.path.join(ROOT, "examples", "order-saga", "order-saga.json")
 APPROVAL_JSON = os.path.join(ROOT, "examples", "approval", "approval.json")
@@ -326,3 +327,75 @@ def test_result_that_is_not_json_fails_the_activity_once(published,
     assert "not JSON" in failed[0]["error_message"], failed
     assert len(events(h, "ActivityScheduled")) == 1
     assert events(h, "WorkflowFailed")[0]["error_type"] == "AskFailed"
+
+
+# ---- a long activity beside quick ones --------------------------------------
+
+SLOW = {
+    "type": "e2e-slow", "version": 1, "task_queue": "long",
+    "initial": "work",
+    "states": [
+        {"name": "work",
+         "on_enter": [{"activity": "heartbeat_demo", "id": "work",
+                       "input": {"ms": 15000, "every": 500},
+                       "timeouts": {"heartbeat_ms": 5000,
+                                    "start_to_close_ms": 120000},
+                       "retry": {"maximum_attempts": 1}}],
+         "on": [{"event": "activity_completed", "activity": "work",
+                 "assign": {"work": "$.result"}, "target": "done"}]},
+        {"name": "done", "on_enter": [{"complete": "$.vars"}]},
+    ],
+}
+
+QUICK = {
+    "type": "e2e-quick", "version": 1, "task_queue": "long",
+    "initial": "ask",
+    "states": [
+        {"name": "ask",
+         "on_enter": [{"activity": "echo", "id": "ask", "input": "$.vars"}],
+         "on": [{"event": "activity_completed", "activity": "ask",
+                 "target": "done"}]},
+        {"name": "done", "on_enter": [{"complete": "$.vars"}]},
+    ],
+}
+
+
+def test_long_activity_holds_up_no_other_result(published, tmp_path):
+    """The "long" worker has two runners and max.poll.interval.ms=10000. A
+    15 s activity runs on one; quick workflows started after it complete
+    while it still runs (a worker that delivered results in rounds held
+    them until the slowest task of the round returned), and the worker
+    keeps polling all along, so it never leaves its group for being slow:
+    the long activity runs once."""
+    c = published
+    for name, doc in (("slow", SLOW), ("quick", QUICK)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        c.cairn("definitions", "put", str(path))
+    slow = c.unique("slow")
+    c.start("e2e-slow", slow, {})
+
+    def beats():
+        p = c.cairn("--output", "json", "history", slow, check=False)
+        return events(json.loads(p.stdout), "ActivityHeartbeat") \
+            if p.returncode == 0 else []
+
+    deadline = time.monotonic() + 60
+    while not beats() and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling the history until the activity runs
+    assert beats(), "the slow activity never heartbeated"
+    for i in range(3):
+        quick = c.unique("quick")
+        c.start("e2e-quick", quick, {"i": i})
+        assert c.await_(quick, timeout=60)["status"] == "completed"
+        h = c.history(slow)
+        assert not events(h, "ActivityCompleted"), \
+            "the quick workflow waited for the slow activity"
+    done = c.await_(slow, timeout=90)
+    assert done["status"] == "completed", done
+    assert done["result"]["work"]["heartbeats"] == 30, done
+    with open(os.path.join(LOGS, "workflows-worker-long.log"),
+              errors="replace") as f:
+        log = f.read()
+    assert "maximum poll interval" not in log, log[-2000:]
+    assert "run again" not in log, log[-2000:]
