@@ -83,6 +83,8 @@ struct cairn_worker_s {
     int batch_left;  /* its jobs whose function has not returned */
     rd_kafka_queue_t *cq; /* the consumer's queue: a yield wakes the loop */
     struct job_s *done; /* delivered, for the run loop to free */
+    struct job_s *kept; /* left by a stop with reports due: freed with
+                         * the producer */
     int nretry;         /* jobs in J_RETRY */
     int outstanding;    /* records with the producer, unacknowledged */
     int quit; /* runners return once the queue is empty */
@@ -115,6 +117,7 @@ typedef struct job_s {
     int decoded; /* else the record goes to the DLQ, with why */
     int state;
     unsigned batch; /* the run loop's poll that took it */
+    unsigned gen;   /* the assignment it was taken under */
     int counted;  /* its outcome is in the completed/failed counters */
     int replaced; /* its result became InvalidResult */
     rd_kafka_resp_err_t dr_err; /* the last failed delivery's error */
@@ -123,6 +126,8 @@ typedef struct job_s {
     int64_t retry_us, backoff_us; /* when to produce again, the pause */
     struct job_s *prev, *next, *qnext, *dnext;
 } job_t;
+
+static void job_free(job_t *job);
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
@@ -311,6 +316,11 @@ void cairn_worker_destroy(cairn_worker_t *w) {
     if (w->producer) {
         rd_kafka_flush(w->producer, 10000);
         rd_kafka_destroy(w->producer);
+    }
+    /* No delivery report can name them any more. */
+    for (job_t *j = w->kept, *next; j; j = next) {
+        next = j->next;
+        job_free(j);
     }
     for (size_t i = 0; i < w->nregs; i++)
         free(w->regs[i].name);
@@ -666,6 +676,9 @@ typedef struct loop_s {
     size_t nparts;
     int paused;
     unsigned batch; /* the last batch enqueued */
+    unsigned gen;   /* assignments so far: jobs taken before the last one
+                     * hold no commit back */
+    int stopping;   /* results waiting out a retry pause go at once */
     int64_t slow_max_us; /* slowest delivery over the slow threshold */
     int nslow;
 } loop_t;
@@ -699,6 +712,7 @@ static void take(loop_t *lp, rd_kafka_message_t *m) {
     } else {
         job->decoded = 1;
     }
+    job->gen = lp->gen;
     part_t *pt = part_of(lp, m->partition);
     if (m->offset > pt->hi)
         pt->hi = m->offset;
@@ -775,21 +789,17 @@ static void wait_batch(loop_t *lp) {
 static void job_free(job_t *job) {
     cairn_event_clear(&job->task);
     cairn_event_clear(&job->result);
-    rd_kafka_message_destroy(job->msg);
+    if (job->msg)
+        rd_kafka_message_destroy(job->msg);
     free(job);
 }
 
-/*
- * Frees the jobs delivered since the last call and produces again the ones
- * whose delivery failed (each after its pause). Returns how many records
- * are with the producer or wait to go again.
- */
-static int sweep(loop_t *lp) {
+/* Frees the jobs delivered since the last call (slow ones counted). */
+static void free_delivered(loop_t *lp) {
     cairn_worker_t *w = lp->w;
     pthread_mutex_lock(&w->mu);
     job_t *d = w->done;
     w->done = NULL;
-    int retry = w->nretry, waiting = w->outstanding;
     pthread_mutex_unlock(&w->mu);
     int64_t now = cairn_mono_us();
     for (job_t *j = d, *next; j; j = next) {
@@ -806,12 +816,27 @@ static int sweep(loop_t *lp) {
         lp->bytes -= j->msg->len;
         job_free(j);
     }
+}
+
+/*
+ * Frees the jobs delivered since the last call and produces again the ones
+ * whose delivery failed (each after its pause; at once when stopping).
+ * Returns how many records are with the producer or wait to go again.
+ */
+static int sweep(loop_t *lp) {
+    cairn_worker_t *w = lp->w;
+    free_delivered(lp);
+    pthread_mutex_lock(&w->mu);
+    int retry = w->nretry, waiting = w->outstanding;
+    pthread_mutex_unlock(&w->mu);
+    int64_t now = cairn_mono_us();
     if (!retry)
         return waiting;
     renew_producer(w);
     for (job_t *j = lp->head; j; j = j->next) {
         pthread_mutex_lock(&w->mu);
-        int again = j->state == J_RETRY && now >= j->retry_us;
+        int again = j->state == J_RETRY &&
+                    (lp->stopping || now >= j->retry_us);
         rd_kafka_resp_err_t e = j->dr_err;
         if (again)
             w->nretry--;
@@ -844,8 +869,10 @@ static void lows(loop_t *lp) {
         lp->parts[i].low = -1;
     pthread_mutex_lock(&lp->w->mu);
     for (job_t *j = lp->head; j; j = j->next) {
-        if (j->state == J_DONE)
-            continue; /* freed by the next sweep */
+        if (j->state == J_DONE || j->gen != lp->gen)
+            continue; /* freed by the next sweep; or taken under an earlier
+                       * assignment, whose offset another owner may have
+                       * committed past since */
         part_t *pt = part_of(lp, j->msg->partition);
         if (pt->low < 0 || j->msg->offset < pt->low)
             pt->low = j->msg->offset;
@@ -917,8 +944,9 @@ static void throttle(loop_t *lp) {
  * Served by the run loop's consumer polls (and its close). Partitions
  * taken away: what is delivered for them is committed while they are
  * still ours, then their bookkeeping is forgotten (the tasks still running
- * finish and deliver; the next owner may run them again). A new
- * assignment starts unpaused.
+ * finish and deliver; the next owner may run them again, and they hold no
+ * commit back). A new assignment starts resumed; throttle() pauses it
+ * again if the worker holds too much.
  */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
@@ -927,6 +955,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     loop_t *lp = w->loop;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rd_kafka_assign(rk, parts);
+        /* In librdkafka 2.0.2 an application's pause outlives the
+         * revocation: partitions paused before come back paused. */
+        rd_kafka_resume_partitions(rk, parts);
+        if (lp)
+            lp->gen++;
     } else {
         if (lp) {
             sweep(lp);
@@ -1046,9 +1079,10 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
         pthread_join(th[i], NULL);
     produce_ran(w);
     free(th);
+    lp.stopping = 1; /* a result in its retry pause goes now */
     for (int tries = 0; tries < 3 && sweep(&lp); tries++)
         rd_kafka_flush(w->producer, 10000);
-    sweep(&lp);
+    free_delivered(&lp);
     commit(&lp, 1);
     /* What is left was not delivered (or was dropped): not committed, so
      * the next owner runs it. Reports still due name these jobs. */
@@ -1056,32 +1090,32 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
                    RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     for (int i = 0; i < 100 && rd_kafka_outq_len(w->producer) > 0; i++)
         rd_kafka_poll(w->producer, 10);
+    free_delivered(&lp); /* acknowledged before the purge reached them */
     if (lp.n)
         LOG_WARN("stopping with %d task(s) not delivered; they will run "
                  "again",
                  lp.n);
-    /* The consumer closes with no message of its held (the revocation it
-     * triggers commits nothing new: every partition was forgotten or is
-     * committed). A report still due would name its job: the jobs are then
-     * kept (small, without their records) rather than freed. */
+    /* The consumer closes with no message of its held, and without the
+     * loop (the revocation it triggers commits nothing new: what was
+     * delivered is committed). A report still due would name its job: the
+     * jobs are then kept (without their records) until
+     * cairn_worker_destroy() has destroyed the producer. */
     int keep = rd_kafka_outq_len(w->producer) > 0;
+    w->loop = NULL;
     for (job_t *j = lp.head, *next; j; j = next) {
         next = j->next;
         if (!keep) {
             job_free(j);
             continue;
         }
-        cairn_event_clear(&j->task);
-        cairn_event_clear(&j->result);
         rd_kafka_message_destroy(j->msg);
         j->msg = NULL;
+        j->next = w->kept;
+        w->kept = j;
     }
     lp.head = lp.tail = NULL;
     lp.n = 0;
-    for (size_t i = 0; i < lp.nparts; i++)
-        lp.parts[i].hi = lp.parts[i].committed = -1;
     rd_kafka_consumer_close(w->consumer);
-    w->loop = NULL;
     rd_kafka_queue_destroy(w->cq);
     w->cq = NULL;
     free(lp.parts);
