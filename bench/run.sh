@@ -30,13 +30,13 @@
 # the worker's is the next port; both saved as build/bench/metrics-*.txt),
 # CAIRN_BENCH_PROFILE=1 (perf record cairnd during one more saturation run),
 # CAIRN_BENCH_CAIRND_ARGS (more cairnd arguments, e.g. "-X kafka.debug=eos"),
-# CAIRN_BENCH_SLOW_MS (100: cairnd logs every batch, the worker every round,
-# slower than this).
+# CAIRN_BENCH_SLOW_MS (100: cairnd logs every batch slower than this, the
+# worker how many results took longer from produce to acknowledgement).
 #
 # Besides the figures, build/bench/ keeps each run's completion timeline
 # (timeline-<n>-c<C>.txt, 100 ms buckets), cairnd's log with every batch
-# slower than CAIRN_BENCH_SLOW_MS and its phases, the worker's with every
-# such round, the broker's log (compaction passes, segment rolls) and its GC log
+# slower than CAIRN_BENCH_SLOW_MS and its phases, the worker's with its slow
+# deliveries, the broker's log (compaction passes, segment rolls) and its GC log
 # (kafka-gc.log): what to line up when a p99 looks wrong.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh

@@ -58,7 +58,8 @@ static const prop_t props[] = {
      "Kafka group session timeout: how long a silent node keeps its shards "
      "before they move (the takeover time after a crash)."},
     {"max.poll.interval.ms", T_INT, "300000", 10000, 3600000, D | W,
-     "Kafka max.poll.interval.ms of the shard and worker consumers."},
+     "Kafka max.poll.interval.ms of the shard and worker consumers (a "
+     "worker polls while its activities run: an activity may take longer)."},
     /* processing */
     {"batch.max.events", T_INT, "1000", 1, 100000, D,
      "Most input events one shard applies in one Kafka transaction."},
