@@ -495,7 +495,7 @@ static cairn_err_t dlq(cairn_worker_t *w, const rd_kafka_message_t *m,
  * Hands the job's record to the producer (its result, or the task record to
  * the DLQ) with the job as the delivery report's opaque. It is J_PRODUCED
  * before the call, so that a report served at once finds it so, and
- * J_RETRY if the producer refuses it. Called by a runner or the run loop.
+ * J_RETRY if the producer refuses it. Called by the run loop only.
  */
 static void produce_job(cairn_worker_t *w, job_t *job) {
     char errstr[512];
@@ -773,11 +773,7 @@ static void enqueue(loop_t *lp) {
  */
 static void wait_batch(loop_t *lp) {
     cairn_worker_t *w = lp->w;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += BATCH_WAIT_MS * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = cairn_timespec_in(CLOCK_MONOTONIC, BATCH_WAIT_MS);
     pthread_mutex_lock(&w->mu);
     while (w->batch && w->batch_left > 0 &&
            pthread_cond_timedwait(&w->bcv, &w->mu, &until) == 0)

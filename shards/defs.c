@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -169,14 +170,8 @@ int cairn_defs_sync(cairn_defs_t *defs, int timeout_ms) {
     if (rd_kafka_query_watermark_offsets(defs->rk, defs->topic, 0, &lo, &hi,
                                          timeout_ms))
         return -1;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline); /* condvar clock */
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline =
+        cairn_timespec_in(CLOCK_REALTIME, timeout_ms); /* condvar clock */
     int rc = 0;
     pthread_mutex_lock(&defs->mu);
     while (defs->loaded < hi && rc == 0)

@@ -1296,12 +1296,7 @@ static int take_batch(cairn_shard_t *shard) {
 
     pthread_mutex_lock(&shard->mu);
     if (!shard->qlen && !shard->stop) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = cairn_timespec_in(CLOCK_REALTIME, 200);
         pthread_cond_timedwait(&shard->cv, &shard->mu, &ts);
     }
     /* Wait to fill a batch only under load (the last batch held more than
@@ -1310,12 +1305,7 @@ static int take_batch(cairn_shard_t *shard) {
      * interval between batch starts (docs/BENCHMARKS.md). */
     if (shard->qlen && shard->qlen < max && wait_ms > 0 && !shard->stop &&
         shard->last_batch > 1) {
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += wait_ms * 1000000L;
-        while (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = cairn_timespec_in(CLOCK_REALTIME, wait_ms);
         while (shard->qlen < max && !shard->stop &&
                pthread_cond_timedwait(&shard->cv, &shard->mu, &ts) == 0)
             ;

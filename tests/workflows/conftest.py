@@ -72,6 +72,13 @@ class Cluster:
         return self.run([os.path.join(BIN, "cairn"), *args], check=check,
                         timeout=timeout)
 
+    def put_definition(self, doc, tmp_path):
+        """Publishes a definition given as a dict (through a file named
+        after its type in tmp_path, as `cairn definitions put` reads one)."""
+        path = tmp_path / f"{doc['type']}.json"
+        path.write_text(json.dumps(doc))
+        self.cairn("definitions", "put", str(path))
+
     def start(self, wf_type, wf_id, payload=None, version=None):
         args = ["start", wf_type, "--id", wf_id, "--input",
                 json.dumps(payload or {})]

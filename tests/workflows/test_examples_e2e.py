@@ -309,12 +309,10 @@ def test_result_that_is_not_json_fails_the_activity_once(published,
                                                          tmp_path):
     """An activity function that returns something that is not JSON: the
     worker cannot record it as ActivityCompleted, so it reports the attempt
-    as failed (InvalidResult, not retryable) instead of re-running the
-    round for ever; the workflow takes its failure path."""
+    as failed (InvalidResult, not retryable) instead of trying to deliver
+    it for ever; the workflow takes its failure path."""
     c = published
-    path = tmp_path / "bad-result.json"
-    path.write_text(json.dumps(BAD_RESULT))
-    c.cairn("definitions", "put", str(path))
+    c.put_definition(BAD_RESULT, tmp_path)
     wf = c.unique("bad-result")
     c.start("e2e-bad-result", wf, {"n": 1})
     done = c.await_(wf, timeout=60)
@@ -368,10 +366,8 @@ def test_long_activity_holds_up_no_other_result(published, tmp_path):
     keeps polling all along, so it never leaves its group for being slow:
     the long activity runs once."""
     c = published
-    for name, doc in (("slow", SLOW), ("quick", QUICK)):
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(doc))
-        c.cairn("definitions", "put", str(path))
+    for doc in (SLOW, QUICK):
+        c.put_definition(doc, tmp_path)
     slow = c.unique("slow")
     c.start("e2e-slow", slow, {})
 
