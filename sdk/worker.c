@@ -16,7 +16,7 @@
  * others' results by BATCH_WAIT_MS at most, and the other runners go on
  * with the next tasks. The run loop polls the consumer all the time, also
  * while every runner is busy (max.poll.interval.ms bounds the time between
- * polls, not an activity's length): past INFLIGHT_MAX tasks or
+ * polls, not an activity's length): past worker.inflight.max tasks or
  * INFLIGHT_BYTES in flight it pauses its partitions instead of not
  * polling. Every COMMIT_MS it commits, per partition, the lowest offset
  * whose result is not delivered yet (or one past the highest it took, when
@@ -65,6 +65,7 @@ struct cairn_worker_s {
     cairn_conf_t *conf;
     char queue[256], t_tasks[512], t_events[256], t_dlq[256];
     int concurrency;
+    int inflight_max; /* worker.inflight.max */
     int64_t slow_us; /* log.slow.batch.ms, in us: slower deliveries logged */
     rd_kafka_t *consumer, *producer;
     pthread_rwlock_t plock; /* the producer pointer: read it to produce */
@@ -93,6 +94,7 @@ struct cairn_worker_s {
      * updates on NULL handles are no-ops. */
     cairn_metrics_t *metrics;
     cairn_metric_t *sched_to_start, *completed, *failed, *invalid;
+    cairn_metric_t *m_inflight, *m_paused, *m_assigned;
 };
 
 /* Where a job is (changes under w->mu). */
@@ -219,6 +221,20 @@ static int serve_metrics(cairn_worker_t *w, const cairn_conf_t *conf,
         "Activity attempts whose result could not be recorded (not JSON, "
         "not UTF-8, too large): reported as failed, InvalidResult.",
         labels);
+    w->m_inflight = cairn_metrics_gauge(
+        w->metrics, "cairn_worker_tasks_in_flight",
+        "Tasks taken and not yet delivered (queued for a runner, running, "
+        "or their results with the producer).",
+        labels);
+    w->m_paused = cairn_metrics_gauge(
+        w->metrics, "cairn_worker_fetch_paused",
+        "1 while the worker holds worker.inflight.max tasks (or 64 MB) and "
+        "has paused its partitions, else 0.",
+        labels);
+    w->m_assigned = cairn_metrics_gauge(
+        w->metrics, "cairn_worker_partitions_assigned",
+        "Partitions of the tasks topic the group assigned to this worker.",
+        labels);
     cairn_metrics_add_process(w->metrics);
     return cairn_metrics_serve(w->metrics,
                                cairn_conf_str(conf, "metrics.address"),
@@ -246,6 +262,7 @@ cairn_worker_t *cairn_worker_new(const cairn_conf_t *conf,
     cairn_conf_topic(conf, "events", w->t_events, sizeof(w->t_events));
     cairn_conf_topic(conf, "dlq", w->t_dlq, sizeof(w->t_dlq));
     w->concurrency = (int)cairn_conf_int(conf, "worker.concurrency");
+    w->inflight_max = (int)cairn_conf_int(conf, "worker.inflight.max");
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     pthread_condattr_t ca;
@@ -532,7 +549,9 @@ static void produce_job(cairn_worker_t *w, job_t *job) {
             job->counted = 0;
         if (strstr(errstr, "Queue full")) {
             /* Serve reports here: they make room, and the run loop may be
-             * the one waiting (stopping, or producing itself). */
+             * the one waiting (stopping, or producing itself). Bounded:
+             * with the broker away, queued records fail after
+             * message.timeout.ms (5 minutes by default) and free room. */
             rd_kafka_poll(w->producer, 10);
             continue;
         }
@@ -553,33 +572,6 @@ static void produce_job(cairn_worker_t *w, job_t *job) {
         break;
     }
     pthread_rwlock_unlock(&w->plock);
-}
-
-/*
- * A producer with a fatal error (an idempotent producer that lost its
- * sequence with the broker) can never deliver again: replace it, under the
- * write lock, so that no thread produces meanwhile. Its undelivered
- * records come back as failed reports (J_RETRY) and are produced again.
- */
-static void renew_producer(cairn_worker_t *w) {
-    char errstr[512];
-    if (!rd_kafka_fatal_error(w->producer, NULL, 0))
-        return;
-    rd_kafka_t *rk = new_producer(w, errstr, sizeof(errstr));
-    if (!rk) {
-        LOG_ERROR("cannot replace the failed result producer: %s", errstr);
-        return;
-    }
-    pthread_rwlock_wrlock(&w->plock);
-    rd_kafka_t *old = w->producer;
-    w->producer = rk;
-    pthread_rwlock_unlock(&w->plock);
-    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    /* The purged records' reports (J_RETRY) before the handle goes. */
-    for (int i = 0; i < 500 && rd_kafka_outq_len(old) > 0; i++)
-        rd_kafka_poll(old, 10);
-    rd_kafka_destroy(old);
-    LOG_WARN("result producer replaced after a fatal error");
 }
 
 /* Runner threads: take the next queued job, run it, and hand it back to
@@ -642,12 +634,9 @@ static int produce_ran(cairn_worker_t *w) {
     return n;
 }
 
-/* Tasks taken and not yet delivered, or their bytes, past which the
- * partitions pause (resuming below half): a bound on memory when the
- * runners fall behind, far above what keeps them busy. Not lower: after a
- * resume librdkafka 2.0.2 takes up to ~0.5 s to fetch again (with 256 the
- * worker managed ~1,200 tasks/s). */
-#define INFLIGHT_MAX 4096
+/* The bytes of task records taken and not yet delivered past which the
+ * partitions pause, as past worker.inflight.max tasks (resuming below half
+ * of both): a bound on memory when the runners fall behind. */
 #define INFLIGHT_BYTES (64 << 20)
 /* Longest the run loop waits for a poll's tasks to run before it produces
  * the results of those that did. */
@@ -679,6 +668,8 @@ typedef struct loop_s {
     unsigned gen;   /* assignments so far: jobs taken before the last one
                      * hold no commit back */
     int stopping;   /* results waiting out a retry pause go at once */
+    int outstanding;       /* sweep(): records with the producer */
+    int64_t next_retry_us; /* sweep(): the earliest retry pause's end */
     int64_t slow_max_us; /* slowest delivery over the slow threshold */
     int nslow;
 } loop_t;
@@ -815,9 +806,55 @@ static void free_delivered(loop_t *lp) {
 }
 
 /*
+ * A producer with a fatal error (an idempotent producer that lost its
+ * sequence with the broker) can never deliver again: replace it, under the
+ * write lock, so that no thread produces meanwhile. Its undelivered
+ * records come back as failed reports (J_RETRY) and are produced again.
+ */
+static void renew_producer(loop_t *lp) {
+    cairn_worker_t *w = lp->w;
+    char errstr[512];
+    if (!rd_kafka_fatal_error(w->producer, NULL, 0))
+        return;
+    rd_kafka_t *rk = new_producer(w, errstr, sizeof(errstr));
+    if (!rk) {
+        LOG_ERROR("cannot replace the failed result producer: %s", errstr);
+        return;
+    }
+    pthread_rwlock_wrlock(&w->plock);
+    rd_kafka_t *old = w->producer;
+    w->producer = rk;
+    pthread_rwlock_unlock(&w->plock);
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    /* The purged records' reports (J_RETRY) before the handle goes. */
+    for (int i = 0; i < 500 && rd_kafka_outq_len(old) > 0; i++)
+        rd_kafka_poll(old, 10);
+    rd_kafka_destroy(old);
+    /* A record whose report never came (the wait above is bounded) would
+     * hold its partition's commit back for good: none will come now, so
+     * it goes again. Only the run loop produces jobs, so none of them is
+     * with the new producer yet. */
+    int lost = 0;
+    pthread_mutex_lock(&w->mu);
+    for (job_t *j = lp->head; j; j = j->next)
+        if (j->state == J_PRODUCED) {
+            j->state = J_RETRY;
+            j->dr_err = RD_KAFKA_RESP_ERR__DESTROY;
+            w->outstanding--;
+            w->nretry++;
+            lost++;
+        }
+    pthread_mutex_unlock(&w->mu);
+    LOG_WARN("result producer replaced after a fatal error%s", lost ?
+             "; results whose reports it did not serve go again" : "");
+}
+
+/*
  * Frees the jobs delivered since the last call and produces again the ones
  * whose delivery failed (each after its pause; at once when stopping).
- * Returns how many records are with the producer or wait to go again.
+ * Returns how many records are with the producer or wait to go again;
+ * sets lp->outstanding (with the producer) and lp->next_retry_us (the
+ * earliest pause to end, 0 none).
  */
 static int sweep(loop_t *lp) {
     cairn_worker_t *w = lp->w;
@@ -826,13 +863,18 @@ static int sweep(loop_t *lp) {
     int retry = w->nretry, waiting = w->outstanding;
     pthread_mutex_unlock(&w->mu);
     int64_t now = cairn_mono_us();
+    lp->outstanding = waiting;
+    lp->next_retry_us = 0;
     if (!retry)
         return waiting;
-    renew_producer(w);
+    renew_producer(lp);
     for (job_t *j = lp->head; j; j = j->next) {
         pthread_mutex_lock(&w->mu);
         int again = j->state == J_RETRY &&
                     (lp->stopping || now >= j->retry_us);
+        if (j->state == J_RETRY && !again &&
+            (!lp->next_retry_us || j->retry_us < lp->next_retry_us))
+            lp->next_retry_us = j->retry_us;
         rd_kafka_resp_err_t e = j->dr_err;
         if (again)
             w->nretry--;
@@ -856,6 +898,9 @@ static int sweep(loop_t *lp) {
         j->retry_us = now + j->backoff_us;
         produce_job(w, j);
     }
+    pthread_mutex_lock(&w->mu);
+    lp->outstanding = w->outstanding;
+    pthread_mutex_unlock(&w->mu);
     return waiting + retry;
 }
 
@@ -956,6 +1001,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         rd_kafka_resume_partitions(rk, parts);
         if (lp)
             lp->gen++;
+        cairn_metric_set(w->m_assigned, parts->cnt);
+        LOG_INFO("assigned %d partition(s) of %s", parts->cnt, w->t_tasks);
     } else {
         if (lp) {
             sweep(lp);
@@ -964,9 +1011,12 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 lp->parts[i].hi = lp->parts[i].committed = -1;
         }
         rd_kafka_assign(rk, NULL);
+        cairn_metric_set(w->m_assigned, 0);
+        LOG_INFO("partitions of %s revoked", w->t_tasks);
     }
     if (lp)
         lp->paused = 0;
+    cairn_metric_set(w->m_paused, 0);
 }
 
 /* Jobs whose function runs now. */
@@ -1011,18 +1061,23 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
     }
     LOG_INFO("worker on %s with %zu activities, concurrency %d", w->t_tasks,
              w->nregs, nth);
-    loop_t lp = {.w = w, .max = INFLIGHT_MAX};
+    loop_t lp = {.w = w, .max = w->inflight_max};
     if (lp.max < 2 * w->concurrency)
         lp.max = 2 * w->concurrency;
     w->loop = &lp;
     w->cq = rd_kafka_queue_get_consumer(w->consumer);
     int64_t next_commit = cairn_mono_ms() + COMMIT_MS;
-    int waiting = 0;
     while (!w->stop) {
-        /* Short waits while records await their reports: the reports free
-         * room and advance the commit. */
-        rd_kafka_message_t *m =
-            rd_kafka_consumer_poll(w->consumer, waiting ? 5 : 100);
+        /* Short waits while records await their reports (they free room
+         * and advance the commit), or until the next retry's pause ends. */
+        int tmo = 100;
+        if (lp.outstanding)
+            tmo = 5;
+        else if (lp.next_retry_us) {
+            int64_t left = (lp.next_retry_us - cairn_mono_us()) / 1000 + 1;
+            tmo = left < 1 ? 1 : left < tmo ? (int)left : tmo;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(w->consumer, tmo);
         for (int k = 0; m; k++) {
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -1044,8 +1099,10 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
         if (produce_ran(w))
             rd_kafka_flush(w->producer, FLUSH_MS);
         rd_kafka_poll(w->producer, 0); /* delivery reports */
-        waiting = sweep(&lp);
+        sweep(&lp);
         throttle(&lp);
+        cairn_metric_set(w->m_inflight, lp.n);
+        cairn_metric_set(w->m_paused, lp.paused);
         if (cairn_mono_ms() >= next_commit) {
             commit(&lp, 0);
             next_commit = cairn_mono_ms() + COMMIT_MS;

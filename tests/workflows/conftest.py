@@ -56,6 +56,43 @@ def wait_until(pred, timeout, what, interval=0.2):
         time.sleep(interval)
 
 
+def heartbeat_def(wf_type, queue, work_input, heartbeat_ms):
+    """A definition running one heartbeat_demo activity (input work_input,
+    e.g. "$.vars" or {"ms": ..., "every": ...}), attempted once; the
+    workflow completes with its result in $.vars.work."""
+    return {
+        "type": wf_type, "version": 1, "task_queue": queue,
+        "initial": "work",
+        "states": [
+            {"name": "work",
+             "on_enter": [{"activity": "heartbeat_demo", "id": "work",
+                           "input": work_input,
+                           "timeouts": {"heartbeat_ms": heartbeat_ms,
+                                        "start_to_close_ms": 120000},
+                           "retry": {"maximum_attempts": 1}}],
+             "on": [{"event": "activity_completed", "activity": "work",
+                     "assign": {"work": "$.result"}, "target": "done"}]},
+            {"name": "done", "on_enter": [{"complete": "$.vars"}]},
+        ],
+    }
+
+
+def echo_def(wf_type, queue):
+    """A definition running one echo activity of its input."""
+    return {
+        "type": wf_type, "version": 1, "task_queue": queue,
+        "initial": "ask",
+        "states": [
+            {"name": "ask",
+             "on_enter": [{"activity": "echo", "id": "ask",
+                           "input": "$.vars"}],
+             "on": [{"event": "activity_completed", "activity": "ask",
+                     "target": "done"}]},
+            {"name": "done", "on_enter": [{"complete": "$.vars"}]},
+        ],
+    }
+
+
 class Cluster:
     def __init__(self, env):
         self.env = env

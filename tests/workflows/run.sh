@@ -6,7 +6,8 @@
 #   2. the end-to-end runs of examples/order-saga and examples/approval on
 #      a local cluster (tests/workflows/test_examples_e2e.py, pytest; it
 #      waits for a cluster someone else started to go away, see
-#      conftest.py). CAIRN_WORKFLOWS_E2E=0 skips this part.
+#      conftest.py), and the C SDK worker's rebalance test
+#      (test_worker_e2e.py). CAIRN_WORKFLOWS_E2E=0 skips this part.
 # Each part's output is shown and kept in build/tests/logs/. The last line
 # is "workflows: N passed, M failed", N and M counting the cases of both
 # parts; a part that dies without its summary counts as one failure. Exit

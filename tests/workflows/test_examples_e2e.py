@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import BIN, LOGS, ROOT
+from conftest import BIN, LOGS, ROOT, echo_def, heartbeat_def
 
 ORDER_JSON = os.path.join(ROOT, "examples", "order-saga", "order-saga.json")
 APPROVAL_JSON = os.path.join(ROOT, "examples", "approval", "approval.json")
@@ -329,33 +329,8 @@ def test_result_that_is_not_json_fails_the_activity_once(published,
 
 # ---- a long activity beside quick ones --------------------------------------
 
-SLOW = {
-    "type": "e2e-slow", "version": 1, "task_queue": "long",
-    "initial": "work",
-    "states": [
-        {"name": "work",
-         "on_enter": [{"activity": "heartbeat_demo", "id": "work",
-                       "input": {"ms": 15000, "every": 500},
-                       "timeouts": {"heartbeat_ms": 5000,
-                                    "start_to_close_ms": 120000},
-                       "retry": {"maximum_attempts": 1}}],
-         "on": [{"event": "activity_completed", "activity": "work",
-                 "assign": {"work": "$.result"}, "target": "done"}]},
-        {"name": "done", "on_enter": [{"complete": "$.vars"}]},
-    ],
-}
-
-QUICK = {
-    "type": "e2e-quick", "version": 1, "task_queue": "long",
-    "initial": "ask",
-    "states": [
-        {"name": "ask",
-         "on_enter": [{"activity": "echo", "id": "ask", "input": "$.vars"}],
-         "on": [{"event": "activity_completed", "activity": "ask",
-                 "target": "done"}]},
-        {"name": "done", "on_enter": [{"complete": "$.vars"}]},
-    ],
-}
+SLOW = heartbeat_def("e2e-slow", "long", {"ms": 15000, "every": 500}, 5000)
+QUICK = echo_def("e2e-quick", "long")
 
 
 def test_long_activity_holds_up_no_other_result(published, tmp_path):
