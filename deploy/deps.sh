@@ -22,7 +22,7 @@ PACKAGES=(
     libclang-rt-14-dev
     # services and tests
     redis-server redis-tools python3-pytest python3-confluent-kafka
-    python3-avro python3-redis docker-compose
+    python3-avro python3-redis python3-yaml docker-compose
     openjdk-17-jre-headless maven curl procps iproute2
 )
 
