@@ -9,6 +9,8 @@
  *    non-retryable ActivityFailed InvalidResult, delivered once.
  *  - A result whose delivery fails otherwise (TOPIC_AUTHORIZATION_FAILED,
  *    twice) is produced again until it is delivered, unchanged, once.
+ *  - A producer with a fatal error (OUT_OF_ORDER_SEQUENCE_NUMBER) is
+ *    replaced, and its results delivered by the new one, once.
  *  - Either way every task's offset is committed once its result is in:
  *    nothing holds the commit back.
  */
@@ -247,11 +249,12 @@ static void refused_for_good_becomes_invalid_result(void **state) {
     assert_true(invalid >= 1);
 }
 
-static void failed_delivery_is_produced_again(void **state) {
-    (void)state;
+/* Runs the worker with `nerr` Produce errors `e`; every result must
+ * arrive once, unchanged, and every task end committed. */
+static void all_completed_once(rd_kafka_resp_err_t e, int nerr) {
     fixture_t f;
     cairn_event_t results[NTASKS] = {0};
-    start(&f, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 2);
+    start(&f, e, nerr);
     read_results(&f, results);
     committed_all(&f);
     stop(&f);
@@ -264,11 +267,25 @@ static void failed_delivery_is_produced_again(void **state) {
     }
 }
 
+static void failed_delivery_is_produced_again(void **state) {
+    (void)state;
+    all_completed_once(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 2);
+}
+
+/* An out-of-order sequence is a fatal error of an idempotent producer
+ * (librdkafka 2.0.2): it never delivers again, and the worker must
+ * replace it and produce the failed results with the new one. */
+static void fatal_producer_error_replaces_the_producer(void **state) {
+    (void)state;
+    all_completed_once(RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, 1);
+}
+
 int main(void) {
     cairn_log_init("test", "error");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refused_for_good_becomes_invalid_result),
         cmocka_unit_test(failed_delivery_is_produced_again),
+        cmocka_unit_test(fatal_producer_error_replaces_the_producer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
