@@ -139,13 +139,14 @@ static const prop_t props[] = {
      "Most activities a worker runs at once (its runner threads). It "
      "takes tasks ahead of them up to worker.inflight.max, and keeps "
      "polling the consumer meanwhile."},
-    {"worker.inflight.max", T_INT, "4096", 1, 1000000, W,
+    {"worker.inflight.max", T_INT, "4096", 1, 65536, W,
      "Most tasks a worker holds (taken and not yet delivered, queued or "
      "running; at least twice worker.concurrency, and 64 MB of task records "
-     "at most) before it pauses its partitions; it resumes them below half. "
-     "A bound on memory when the activities fall behind. Lower values cost "
-     "throughput: after a resume librdkafka takes up to ~0.5 s to fetch "
-     "again (with 256 a worker managed ~1,200 tasks/s)."},
+     "at most) before it pauses its partitions; it resumes them at half. "
+     "A bound on memory when the activities fall behind (each task held "
+     "also costs its decoded event, ~1 KB). Lower values cost throughput: "
+     "after a resume librdkafka takes up to ~0.5 s to fetch again (with 256 "
+     "a worker managed ~1,200 tasks/s)."},
     {"request.timeout.ms", T_INT, "10000", 100, 600000, CL | W,
      "How long a client call waits for Kafka before it fails."},
 };

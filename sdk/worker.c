@@ -94,7 +94,7 @@ struct cairn_worker_s {
      * updates on NULL handles are no-ops. */
     cairn_metrics_t *metrics;
     cairn_metric_t *sched_to_start, *completed, *failed, *invalid;
-    cairn_metric_t *m_inflight, *m_paused, *m_assigned;
+    cairn_metric_t *m_inflight, *m_paused, *m_assigned, *m_taken;
 };
 
 /* Where a job is (changes under w->mu). */
@@ -231,6 +231,11 @@ static int serve_metrics(cairn_worker_t *w, const cairn_conf_t *conf,
         "1 while the worker holds worker.inflight.max tasks (or 64 MB) and "
         "has paused its partitions, else 0.",
         labels);
+    w->m_taken = cairn_metrics_counter(
+        w->metrics, "cairn_worker_tasks_taken_total",
+        "Task records taken from the tasks topic (a task read again after "
+        "a rebalance counts again).",
+        labels);
     w->m_assigned = cairn_metrics_gauge(
         w->metrics, "cairn_worker_partitions_assigned",
         "Partitions of the tasks topic the group assigned to this worker.",
@@ -327,13 +332,15 @@ err:
 void cairn_worker_destroy(cairn_worker_t *w) {
     if (!w)
         return;
-    cairn_metrics_destroy(w->metrics);
+    /* The clients first: a consumer still subscribed (a run that failed
+     * early) serves a last revocation, which sets gauges. */
     if (w->consumer)
         rd_kafka_destroy(w->consumer);
     if (w->producer) {
         rd_kafka_flush(w->producer, 10000);
         rd_kafka_destroy(w->producer);
     }
+    cairn_metrics_destroy(w->metrics);
     /* No delivery report can name them any more. */
     for (job_t *j = w->kept, *next; j; j = next) {
         next = j->next;
@@ -715,6 +722,7 @@ static void take(loop_t *lp, rd_kafka_message_t *m) {
     lp->tail = job;
     lp->n++;
     lp->bytes += m->len;
+    cairn_metric_inc(w->m_taken, 1);
     if (!job->decoded) {
         produce_job(w, job);
         return;
@@ -963,7 +971,7 @@ static void commit(loop_t *lp, int sync) {
 
 /* With lp->max jobs (or INFLIGHT_BYTES) in flight, pauses the assigned
  * partitions (again every time: a rebalance hands out unpaused ones);
- * below half of both, resumes them. The consumer is polled either way. */
+ * at half of both or below, resumes them. The consumer is polled either way. */
 static void throttle(loop_t *lp) {
     cairn_worker_t *w = lp->w;
     int pause = lp->n >= lp->max || lp->bytes >= INFLIGHT_BYTES;
@@ -1059,11 +1067,12 @@ cairn_err_t cairn_worker_run(cairn_worker_t *w, char *errstr,
         return cairn__seterr(errstr, errstr_size, CAIRN_ERR_NOMEM,
                              "cannot start a runner thread");
     }
-    LOG_INFO("worker on %s with %zu activities, concurrency %d", w->t_tasks,
-             w->nregs, nth);
     loop_t lp = {.w = w, .max = w->inflight_max};
     if (lp.max < 2 * w->concurrency)
         lp.max = 2 * w->concurrency;
+    LOG_INFO("worker on %s with %zu activities, concurrency %d, holding "
+             "%d tasks at most",
+             w->t_tasks, w->nregs, nth, lp.max);
     w->loop = &lp;
     w->cq = rd_kafka_queue_get_consumer(w->consumer);
     int64_t next_commit = cairn_mono_ms() + COMMIT_MS;

@@ -10,9 +10,12 @@ cairnd can be scaled, every CAIRN_* variable is a real setting, the Kafka
 image is the version the scripts fetch, and the image installs the
 libraries `make deps` does.
 """
+import http.server
 import os
 import re
+import socket
 import subprocess
+import threading
 
 import pytest
 import yaml
@@ -33,6 +36,8 @@ def compose():
                         "--profile", "demo", "config"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+    # A "$x" meant for the container's shell must be written "$$x".
+    assert "is not set" not in p.stderr, p.stderr
     return yaml.safe_load(p.stdout)["services"]
 
 
@@ -77,6 +82,49 @@ def test_cairn_healthcheck_asks_healthz(compose):
         assert "/healthz" in test and "9464" in test, (name, test)
         env = compose[name]["environment"]
         assert str(env.get("CAIRN_METRICS_PORT")) == "9464", name
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    """GET /healthz answers with the class's status, as cairnd's does."""
+    status = 200
+
+    def do_GET(self):
+        code = Health.status if self.path == "/healthz" else 404
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"ok\n" if code == 200 else b"no\n")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_cairn_healthcheck_runs(compose):
+    """The healthcheck command itself, as the container's bash runs it
+    (config prints "$" as "$$"), against a local /healthz: healthy on
+    200, unhealthy on 503 and with nothing listening."""
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    port = server.server_address[1]
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        test = compose["cairnd"]["healthcheck"]["test"]
+        assert test[:3] == ["CMD", "bash", "-c"], test
+        cmd = test[3].replace("$$", "$").replace("9464", str(port))
+
+        def run(c):
+            return subprocess.run(["bash", "-c", c], capture_output=True,
+                                  timeout=30).returncode
+        Health.status = 200
+        assert run(cmd) == 0
+        Health.status = 503
+        assert run(cmd) != 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    assert run(cmd.replace(str(port), str(closed))) != 0
 
 
 def conditions(service):
