@@ -27,7 +27,6 @@ help:
 	@echo "make test    every test suite against a real Kafka and Redis"
 	@echo "make test-e2e | test-timers | test-cluster | test-interop | test-workflows"
 	@echo "             one suite (the long forms of the timer and cluster tests)"
-	@echo "make bench   benchmarks against a local cluster"
 	@echo "make bench   figures on this box (own cluster; docs/BENCHMARKS.md)"
 	@echo "make install PREFIX=/usr/local"
 

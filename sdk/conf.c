@@ -213,6 +213,13 @@ static cairn_err_t parse_value(const prop_t *p, const char *value,
                                  "redis.url: expected redis://host:port[/db], "
                                  "got \"%s\"",
                                  value);
+        if (!strcmp(p->name, "log.level") && strcmp(value, "debug") &&
+            strcmp(value, "info") && strcmp(value, "warn") &&
+            strcmp(value, "error"))
+            return cairn__seterr(errstr, errstr_size, CAIRN_ERR_CONFIG,
+                                 "log.level: expected debug, info, warn or "
+                                 "error, got \"%s\"",
+                                 value);
         return CAIRN_ERR_OK;
     }
     if (p->type == T_BOOL) {

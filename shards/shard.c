@@ -601,7 +601,16 @@ static void dlq_raw(cairn_shard_t *shard, const rd_kafka_message_t *m,
         break;
     }
     cairn_metric_inc(shard->node->m.dlq, 1);
-    cairn_log(CAIRN_LOG_WARN, shard->partition, NULL,
+    /* The record's key is its workflow id, when the producer set one (a
+     * malformed record may carry any bytes: shown printable, truncated). */
+    char wf[129];
+    size_t n = m->key_len < sizeof(wf) - 1 ? m->key_len : sizeof(wf) - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = ((const unsigned char *)m->key)[i];
+        wf[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    wf[n] = '\0';
+    cairn_log(CAIRN_LOG_WARN, shard->partition, n ? wf : NULL,
               "offset %lld sent to %s: %s", (long long)m->offset, node->t_dlq,
               reason);
 }

@@ -30,7 +30,7 @@ const char cairn_timers_claim_lua[] =
     "-- cairn-timers claim: KEYS due, inflight, due-hash;\n"
     "-- ARGV now_ms, lease_until_ms, max. See timers/claim.c.\n"
     "local now, lease_until, max = ARGV[1], ARGV[2], tonumber(ARGV[3])\n"
-    "local out = {0, '-1', 0, 0}\n"
+    "local out = {0, '-1', 0, 0, 0}\n"
     "local n, merged = 0, 0\n"
     "local exp = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,\n"
     "                       'LIMIT', 0, max)\n"
@@ -74,6 +74,7 @@ const char cairn_timers_claim_lua[] =
     "if best then out[2] = best end\n"
     "out[3] = redis.call('ZCARD', KEYS[1])\n"
     "out[4] = redis.call('ZCARD', KEYS[2])\n"
+    "out[5] = redis.call('ZCOUNT', KEYS[1], '-inf', now)\n"
     "return out\n";
 
 const char cairn_timers_ack_lua[] =
@@ -249,25 +250,26 @@ static int parse_int(const redisReply *r, int64_t *out) {
 /* Fills c from one claim script reply. 0, or -1 for a malformed reply. */
 static int parse_claim(const redisReply *r, cairn_timers_claim_t *c) {
     int64_t merged;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 ||
-        (r->elements - 4) % 3 || parse_int(r->element[0], &merged) ||
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 5 ||
+        (r->elements - 5) % 3 || parse_int(r->element[0], &merged) ||
         parse_ms(r->element[1], &c->next_ms) ||
         parse_int(r->element[2], &c->pending) ||
-        parse_int(r->element[3], &c->inflight))
+        parse_int(r->element[3], &c->inflight) ||
+        parse_int(r->element[4], &c->overdue))
         return -1;
     c->merged = (size_t)merged;
-    size_t n = (r->elements - 4) / 3;
+    size_t n = (r->elements - 5) / 3;
     if (!n)
         return 0;
     if (!(c->items = calloc(n, sizeof(*c->items))))
         return -1;
     for (size_t i = 0; i < n; i++) {
-        const redisReply *m = r->element[4 + 3 * i];
+        const redisReply *m = r->element[5 + 3 * i];
         cairn_timers_item_t *it = &c->items[c->n];
         int64_t flag;
         if (m->type != REDIS_REPLY_STRING ||
-            parse_ms(r->element[5 + 3 * i], &it->due_ms) ||
-            parse_int(r->element[6 + 3 * i], &flag))
+            parse_ms(r->element[6 + 3 * i], &it->due_ms) ||
+            parse_int(r->element[7 + 3 * i], &flag))
             return -1;
         if (!(it->member = malloc(m->len + 1)))
             return -1;

@@ -74,6 +74,8 @@ typedef struct {
                         partition after this claim; -1 if both sets empty */
     int64_t pending;  /* ZCARD of the due set after the claim */
     int64_t inflight; /* ZCARD of the inflight set after the claim */
+    int64_t overdue;  /* due members left in the due set after the claim
+                       * (past due, not claimed: max reached) */
     char error[160];  /* the script's error reply, or "" (then n = 0) */
 } cairn_timers_claim_t;
 

@@ -98,7 +98,8 @@ void cairn_timers_metrics_log(const cairn_timers_metrics_t *m,
              "produce_errors=%llu claimed=%llu reclaimed=%llu merged=%llu "
              "held=%llu "
              "late_p50_ms=%lld late_p99_ms=%lld delivered_p99_ms=%lld "
-             "pending=%lld inflight=%lld outstanding=%lld redis_up=%lld",
+             "pending=%lld overdue=%lld inflight=%lld outstanding=%lld "
+             "redis_up=%lld",
              (long long)window_ms,
              (unsigned long long)(s.fired - prev->fired),
              (unsigned long long)(s.delivery_failures -
@@ -114,7 +115,7 @@ void cairn_timers_metrics_log(const cairn_timers_metrics_t *m,
                                                    prev->late_produce, 0.99),
              (long long)cairn_timers_hist_quantile(s.late_delivered,
                                                    prev->late_delivered, 0.99),
-             (long long)s.pending, (long long)s.inflight,
+             (long long)s.pending, (long long)s.overdue, (long long)s.inflight,
              (long long)s.outstanding, (long long)s.redis_up);
     *prev = s;
 }

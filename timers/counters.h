@@ -49,7 +49,9 @@ typedef struct {
 
 /* X(name, help) — gauges, last value seen. */
 #define CAIRN_TIMERS_GAUGES(X)                                                 \
-    X(pending, "timers in the due sets (sum over partitions)")                 \
+    X(pending, "timers in the due sets, due or not (sum over partitions)")     \
+    X(overdue, "timers past due still in the due sets after a round: the "     \
+               "backlog (sum over partitions)")                                \
     X(inflight, "timers in the inflight sets (sum over partitions)")           \
     X(outstanding, "TimerFired records awaiting a delivery report")            \
     X(redis_up, "1 if the last Redis round trip succeeded")

@@ -247,7 +247,8 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
     char why[512];
     int64_t budget =
         svc->inflight_max - cairn_timers_fire_outstanding(svc->fire);
-    int64_t next = now + svc->idle_max_ms, pending = 0, inflight = 0;
+    int64_t next = now + svc->idle_max_ms, pending = 0, inflight = 0,
+            overdue = 0;
     int queue_full = 0;
 
     if (budget <= 0)
@@ -280,6 +281,7 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
         }
         pending += c->pending;
         inflight += c->inflight;
+        overdue += c->overdue;
         CAIRN_TM_INC(&svc->m, merged, c->merged);
         if (c->next_ms >= 0 && c->next_ms < next)
             next = c->next_ms;
@@ -322,6 +324,7 @@ static void claim_round(cairn_timers_service_t *svc, int64_t now) {
     }
     CAIRN_TM_SET(&svc->m, pending, pending);
     CAIRN_TM_SET(&svc->m, inflight, inflight);
+    CAIRN_TM_SET(&svc->m, overdue, overdue);
     svc->wake_wall = next;
 }
 

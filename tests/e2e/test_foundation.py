@@ -145,3 +145,9 @@ def test_bad_cairnd_argument(cluster):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2, r.stderr
     assert "state.compression" in r.stderr and "brotli" in r.stderr
+    # a log level no program knows: refused by every one, not ignored
+    for prog in ("cairnd", "cairn-timers", "cairn-worker-demo"):
+        r = subprocess.run([os.path.join(BIN, prog), "-X", "log.level=loud"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2, (prog, r.stderr)
+        assert "log.level" in r.stderr and "loud" in r.stderr, r.stderr

@@ -209,6 +209,7 @@ static void due_claimed_once_not_due_left(void **state) {
     assert_false(item(&c, "1|t1|wf-a")->reclaimed);
     assert_false(has_member(&c, "1|t4|wf-c"));
     assert_int_equal(c.pending, 2);
+    assert_int_equal(c.overdue, 0); /* everything due was claimed */
     assert_int_equal(c.inflight, 3);
     assert_int_equal(c.next_ms, 5001); /* the next due entry */
     assert_int_equal(c.merged, 0);
@@ -334,6 +335,26 @@ static void ack_removes_delivered(void **state) {
     assert_int_equal(claim1(rc, &sc, 2, 99999, 1000, 10, &c), 0);
     assert_int_equal(c.next_ms, -1);
     cairn_timers_acks_clear(&acks);
+}
+
+/* A claim capped below what is due leaves the rest counted as overdue
+ * (the backlog gauge), not as merely pending. */
+static void capped_claim_leaves_overdue(void **state) {
+    (void)state;
+    cairn_timers_claim_t c = {0};
+    add_timer(0, 1000, "1|t1|wf-a");
+    add_timer(0, 2000, "1|t2|wf-b");
+    add_timer(0, 3000, "1|t3|wf-c");
+    add_timer(0, 9000, "1|t4|wf-d"); /* not due */
+    assert_int_equal(claim1(rc, &sc, 0, 5000, 1000, 1, &c), 1);
+    assert_true(has_member(&c, "1|t1|wf-a")); /* the earliest first */
+    assert_int_equal(c.pending, 3);
+    assert_int_equal(c.overdue, 2);
+    cairn_timers_claim_clear(&c);
+    assert_int_equal(claim1(rc, &sc, 0, 5000, 1000, 10, &c), 2);
+    assert_int_equal(c.pending, 1);
+    assert_int_equal(c.overdue, 0);
+    cairn_timers_claim_clear(&c);
 }
 
 static void reregistered_inflight_is_merged(void **state) {
@@ -566,6 +587,7 @@ static void lateness_quantiles(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(due_claimed_once_not_due_left, fresh),
+        cmocka_unit_test_setup(capped_claim_leaves_overdue, fresh),
         cmocka_unit_test_setup(lease_blocks_then_expires, fresh),
         cmocka_unit_test_setup(bound_is_honoured, fresh),
         cmocka_unit_test_setup(ack_removes_delivered, fresh),
