@@ -62,7 +62,8 @@ int main(int argc, char **argv) {
     cairn_log_init("cairnd", cairn_conf_str(conf, "log.level"));
     cairn_node_t *node = cairn_node_new(conf, errstr, sizeof(errstr));
     if (!node) {
-        fprintf(stderr, "cairnd: %s\n", errstr);
+        /* logging is set up: one logfmt line, as everything after */
+        cairn_log(CAIRN_LOG_ERROR, -1, NULL, "%s", errstr);
         cairn_conf_destroy(conf);
         return 2;
     }

@@ -79,7 +79,8 @@ int main(int argc, char **argv) {
     cairn_timers_service_t *svc =
         cairn_timers_service_new(conf, &err, errstr, sizeof(errstr));
     if (!svc) {
-        fprintf(stderr, "cairn-timers: %s\n", errstr);
+        /* logging is set up: one logfmt line, as everything after */
+        cairn_log(CAIRN_LOG_ERROR, -1, NULL, "%s", errstr);
         cairn_conf_destroy(conf);
         return err == CAIRN_ERR_CONFIG ? 2 : 1;
     }

@@ -16,6 +16,10 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.join(ROOT, "build", "bin")
 CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
+CLUSTER_LOGS = os.path.join(ROOT, "deploy", ".run", "cluster")
+# Where each cluster log file ended before this session's cluster came up
+# (cluster.sh appends): a test reads this session's lines from there.
+LOG_START = {}
 
 
 def murmur2(data: bytes) -> int:
@@ -148,6 +152,11 @@ def cluster():
         pytest.fail("a local cluster is already running (deploy/cluster.sh "
                     "status):\n" + st + "wait for it, or stop it with "
                     "deploy/cluster.sh down if it is yours", pytrace=False)
+    if os.path.isdir(CLUSTER_LOGS):
+        for name in os.listdir(CLUSTER_LOGS):
+            if name.endswith(".log"):
+                LOG_START[name] = os.path.getsize(
+                    os.path.join(CLUSTER_LOGS, name))
     # Shards repair Redis drift every 2 s here (default: every minute), so
     # that test_repair.py sees a repair pass within its deadline.
     up = subprocess.run([CLUSTER, "up", "--nodes", "3", "--timers", "2",

@@ -8,11 +8,12 @@ import re
 import time
 import urllib.request
 
-from conftest import ROOT
+from confluent_kafka import Producer
+
+from conftest import CLUSTER_LOGS, LOG_START
 
 NODES = (1, 2, 3)
 TIMERS = (1, 2)
-LOGS = os.path.join(ROOT, "deploy", ".run", "cluster")
 
 # Metric family -> Prometheus type, for each of the issue's items.
 CAIRND = {
@@ -168,11 +169,11 @@ LOGFMT = re.compile(r'^ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z '
 
 
 def test_logs_are_logfmt_with_shard_and_workflow(cluster):
-    """Every line cairnd and cairn-timers wrote so far is one logfmt event
-    (ts, level, comp, then shard and wf where they apply, msg). Shard
-    lines carry shard=; a record sent to the DLQ names its workflow."""
+    """Every line cairnd and cairn-timers wrote in this session is one
+    logfmt event (ts, level, comp, then shard and wf where they apply,
+    msg). Shard lines carry shard=; a record sent to the DLQ names its
+    workflow."""
     # A record the shard cannot decode, keyed by a workflow id.
-    from confluent_kafka import Producer
     wf = cluster.unique("e2e-obs-dlq")
     p = Producer({"bootstrap.servers": cluster.bootstrap})
     p.produce("cairn.events", key=wf.encode(), value=b"not avro")
@@ -181,10 +182,16 @@ def test_logs_are_logfmt_with_shard_and_workflow(cluster):
     needle = f'wf="{wf}"'
     while time.monotonic() < deadline:
         lines = []
-        for name in sorted(os.listdir(LOGS)):
+        for name in sorted(os.listdir(CLUSTER_LOGS)):
             if re.match(r"(cairnd|timers)-\d+\.log$", name):
-                with open(os.path.join(LOGS, name), errors="replace") as f:
-                    lines += [(name, ln.rstrip("\n")) for ln in f if ln.strip()]
+                path = os.path.join(CLUSTER_LOGS, name)
+                start = LOG_START.get(name, 0)  # this session's lines
+                if start > os.path.getsize(path):
+                    start = 0  # the file was started again
+                with open(path, "rb") as f:
+                    f.seek(start)
+                    text = f.read().decode(errors="replace")
+                lines += [(name, ln) for ln in text.splitlines() if ln.strip()]
         if any(needle in ln and "sent to cairn.dlq" in ln for _, ln in lines):
             break
         time.sleep(0.2)  # polling the log files, bounded by the deadline
