@@ -642,8 +642,8 @@ static int produce_ran(cairn_worker_t *w) {
 }
 
 /* The bytes of task records taken and not yet delivered past which the
- * partitions pause, as past worker.inflight.max tasks (resuming below half
- * of both): a bound on memory when the runners fall behind. */
+ * partitions pause, as past worker.inflight.max tasks (resuming at half of
+ * both or below): a bound on memory when the runners fall behind. */
 #define INFLIGHT_BYTES (64 << 20)
 /* Longest the run loop waits for a poll's tasks to run before it produces
  * the results of those that did. */
@@ -1023,8 +1023,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         LOG_INFO("partitions of %s revoked", w->t_tasks);
     }
     if (lp)
-        lp->paused = 0;
-    cairn_metric_set(w->m_paused, 0);
+        lp->paused = 0; /* the gauge follows after the next throttle() */
 }
 
 /* Jobs whose function runs now. */

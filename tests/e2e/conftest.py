@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -85,6 +86,27 @@ def dlq_records(cluster, want_keys, timeout=60):
     headers of each key's last record."""
     return {k: v[-1] for k, v in
             dlq_all(cluster, want_keys, 1, timeout).items()}
+
+
+def scrape(port, path="/metrics"):
+    """(HTTP status, body) of a GET on a local metrics port."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
+                                timeout=10) as r:
+        return r.status, r.read().decode()
+
+
+def metric_total(ports, name, labels=""):
+    """The sum of the samples `name{...labels...}` over the ports' /metrics
+    (cluster.sh: cairnd i on 19500 + i, cairn-timers i on 19600 + i)."""
+    s = 0.0
+    for port in ports:
+        for line in scrape(port)[1].splitlines():
+            if line.startswith("#"):
+                continue
+            key, _, value = line.rpartition(" ")
+            if key.split("{")[0] == name and labels in key:
+                s += float(value)
+    return s
 
 
 class Cluster:

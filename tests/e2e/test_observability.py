@@ -6,11 +6,10 @@ level, shard and workflow id."""
 import os
 import re
 import time
-import urllib.request
 
 from confluent_kafka import Producer
 
-from conftest import CLUSTER_LOGS, LOG_START
+from conftest import CLUSTER_LOGS, LOG_START, metric_total, scrape
 
 NODES = (1, 2, 3)
 TIMERS = (1, 2)
@@ -61,28 +60,9 @@ TICK = {
 }
 
 
-def scrape(port, path="/metrics"):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}",
-                                timeout=10) as r:
-        return r.status, r.read().decode()
-
-
 def families(text):
     """name -> type, from the # TYPE lines."""
     return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
-
-
-def total(ports, name, labels=""):
-    """The sum of the samples `name{...labels...}` over the ports."""
-    s = 0.0
-    for port in ports:
-        for line in scrape(port)[1].splitlines():
-            if line.startswith("#"):
-                continue
-            key, _, value = line.rpartition(" ")
-            if key.split("{")[0] == name and labels in key:
-                s += float(value)
-    return s
 
 
 def node_ports():
@@ -116,7 +96,7 @@ def test_shards_owned_add_up_to_the_partitions(cluster):
     deadline = time.monotonic() + 60
     owned = None
     while time.monotonic() < deadline:
-        owned = total(node_ports(), "cairn_shards_owned")
+        owned = metric_total(node_ports(), "cairn_shards_owned")
         if owned == cluster.partitions:
             break
         time.sleep(0.2)  # polling the gauges, bounded by the deadline
@@ -126,17 +106,17 @@ def test_shards_owned_add_up_to_the_partitions(cluster):
 def counts(nodes, timers):
     """The counters test_metrics_move_with_a_workflow follows, summed."""
     return {
-        "completed": total(nodes, "cairn_workflows_total",
-                           'event="completed"'),
-        "events": total(nodes, "cairn_events_applied_total"),
-        "signals": total(nodes, "cairn_signals_total"),
-        "results": total(nodes, "cairn_activity_results_total",
-                         'outcome="completed"'),
-        "batches": total(nodes, "cairn_batch_events_count"),
-        "steps": total(nodes, "cairn_step_latency_seconds_count"),
-        "timers": total(nodes, "cairn_timers_started_total"),
-        "fired": total(timers, "cairn_timers_fired_total"),
-        "late": total(timers, "cairn_timers_lateness_seconds_count"),
+        "completed": metric_total(nodes, "cairn_workflows_total",
+                                  'event="completed"'),
+        "events": metric_total(nodes, "cairn_events_applied_total"),
+        "signals": metric_total(nodes, "cairn_signals_total"),
+        "results": metric_total(nodes, "cairn_activity_results_total",
+                                'outcome="completed"'),
+        "batches": metric_total(nodes, "cairn_batch_events_count"),
+        "steps": metric_total(nodes, "cairn_step_latency_seconds_count"),
+        "timers": metric_total(nodes, "cairn_timers_started_total"),
+        "fired": metric_total(timers, "cairn_timers_fired_total"),
+        "late": metric_total(timers, "cairn_timers_lateness_seconds_count"),
     }
 
 

@@ -19,9 +19,9 @@ import os
 import re
 import subprocess
 import time
-import urllib.request
 
-from conftest import CLUSTER, ROOT, dlq_all, dlq_records, partition_for
+from conftest import (CLUSTER, ROOT, dlq_all, dlq_records, metric_total,
+                      partition_for)
 
 LOGS = os.path.join(ROOT, "deploy", ".run", "cluster")
 NODES = (1, 2, 3)
@@ -136,15 +136,8 @@ def test_replay_restores_workflows_that_were_never_snapshotted(cluster,
 
 
 def metric_sum(name):
-    """The sum of a gauge over every node's /metrics (ports 19500 + i)."""
-    total = 0.0
-    for i in NODES:
-        url = f"http://127.0.0.1:{19500 + i}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            for line in r.read().decode().splitlines():
-                if line.split("{")[0].split(" ")[0] == name:
-                    total += float(line.rsplit(" ", 1)[1])
-    return total
+    """The sum of a gauge over every node's /metrics."""
+    return metric_total([19500 + i for i in NODES], name)
 
 
 def await_runs(cluster, wf, runs, timeout=60):
